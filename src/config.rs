@@ -1,0 +1,347 @@
+//! Layered configuration: `config/default.toml` (embedded) < `--config FILE` < `PPS__SECTION__KEY`
+//! environment variables. Secrets may come from files named by `<key>_file`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(String),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: String, problem: String },
+}
+
+fn invalid(key: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub personio: PersonioSettings,
+    pub productive: ProductiveSettings,
+    pub database: DatabaseSettings,
+    pub sync: SyncSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PersonioSettings {
+    pub base_url: Url,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    #[serde(default)]
+    client_secret_file: Option<PathBuf>,
+    pub app_id: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub requests_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProductiveSettings {
+    pub base_url: Url,
+    pub api_token: SecretString,
+    #[serde(default)]
+    api_token_file: Option<PathBuf>,
+    pub organization_id: String,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    pub requests_per_10s: u32,
+    pub requests_per_30min: u32,
+    pub write_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    #[serde(default)]
+    url_file: Option<PathBuf>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SyncSettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub lookback_months: u32,
+    pub timezone: String,
+    #[serde(with = "humantime_serde")]
+    pub full_reconcile_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub shutdown_deadline: Duration,
+    /// Personio email → Productive email, for people whose addresses differ.
+    #[serde(default)]
+    pub email_overrides: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+    Auto,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+impl Settings {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, env)
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests pass their own).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Load(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PPS__"))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix("PPS")
+                .prefix_separator("__")
+                .separator("__")
+                .source(Some(env)),
+        );
+        let raw = builder
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let mut settings: Settings = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        settings.read_secret_files()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let read = |key: &str, path: &Path| -> Result<SecretString, ConfigError> {
+            std::fs::read_to_string(path)
+                .map(|s| SecretString::from(s.trim_end_matches(['\n', '\r']).to_string()))
+                .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))
+        };
+        if let Some(path) = self.personio.client_secret_file.take() {
+            self.personio.client_secret = read("personio.client_secret_file", &path)?;
+        }
+        if let Some(path) = self.productive.api_token_file.take() {
+            self.productive.api_token = read("productive.api_token_file", &path)?;
+        }
+        if let Some(path) = self.database.url_file.take() {
+            self.database.url = read("database.url_file", &path)?;
+        }
+        Ok(())
+    }
+
+    /// Checks what every command needs (not the API credentials: see
+    /// [`Settings::require_api_credentials`]).
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres:// or sqlite: (value not shown)",
+            ));
+        }
+        self.timezone()?;
+        if self.sync.interval < Duration::from_secs(1) {
+            return Err(invalid("sync.interval", "must be at least 1s"));
+        }
+        if self.sync.lookback_months > 120 {
+            return Err(invalid("sync.lookback_months", "must be at most 120"));
+        }
+        if self.productive.requests_per_10s == 0 || self.productive.requests_per_30min == 0 {
+            return Err(invalid(
+                "productive.requests_per_10s",
+                "request budgets must be positive",
+            ));
+        }
+        if self.personio.requests_per_minute == 0 {
+            return Err(invalid("personio.requests_per_minute", "must be positive"));
+        }
+        if self.productive.write_concurrency == 0 {
+            return Err(invalid("productive.write_concurrency", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The credentials every command that talks to the APIs needs.
+    pub fn require_api_credentials(&self) -> Result<(), ConfigError> {
+        let missing = |key: &str| {
+            invalid(
+                key,
+                format!(
+                    "is required; set it in the config file or as PPS__{}",
+                    key.replace('.', "__").to_uppercase()
+                ),
+            )
+        };
+        if self.personio.client_id.trim().is_empty() {
+            return Err(missing("personio.client_id"));
+        }
+        if self.personio.client_secret.expose_secret().is_empty() {
+            return Err(missing("personio.client_secret"));
+        }
+        if self.productive.api_token.expose_secret().is_empty() {
+            return Err(missing("productive.api_token"));
+        }
+        if self.productive.organization_id.trim().is_empty() {
+            return Err(missing("productive.organization_id"));
+        }
+        Ok(())
+    }
+
+    pub fn timezone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.sync.timezone.parse().map_err(|_| {
+            invalid(
+                "sync.timezone",
+                format!("unknown IANA time zone {:?}", self.sync.timezone),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_hold_every_key() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.personio.base_url.as_str(), "https://api.personio.de/");
+        assert_eq!(
+            s.productive.base_url.as_str(),
+            "https://api.productive.io/api/v2"
+        );
+        assert_eq!(s.sync.interval, Duration::from_secs(3600));
+        assert_eq!(s.sync.lookback_months, 3);
+        assert_eq!(s.sync.timezone, "UTC");
+        assert_eq!(s.log.format, LogFormat::Auto);
+        assert!(s.database.url.expose_secret().starts_with("sqlite:"));
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sync]\ninterval = \"15m\"\nlookback_months = 2\n[personio]\nclient_id = \"from-file\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[
+                ("PPS__SYNC__LOOKBACK_MONTHS", "6"),
+                ("PPS__SYNC__TIMEZONE", "Europe/Berlin"),
+                ("OTHER__SYNC__TIMEZONE", "nonsense"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.sync.interval, Duration::from_secs(900));
+        assert_eq!(s.sync.lookback_months, 6);
+        assert_eq!(s.personio.client_id, "from-file");
+        assert_eq!(s.timezone().unwrap(), chrono_tz::Europe::Berlin);
+    }
+
+    #[test]
+    fn secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cr3t-from-file\n").unwrap();
+        let s = Settings::load_from(
+            None,
+            env(&[
+                (
+                    "PPS__PERSONIO__CLIENT_SECRET_FILE",
+                    secret.to_str().unwrap(),
+                ),
+                ("PPS__PRODUCTIVE__API_TOKEN_FILE", secret.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.personio.client_secret.expose_secret(), "s3cr3t-from-file");
+        assert_eq!(s.productive.api_token.expose_secret(), "s3cr3t-from-file");
+    }
+
+    #[test]
+    fn missing_credential_names_the_key_and_hides_secrets() {
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PPS__PERSONIO__CLIENT_ID", "id"),
+                ("PPS__PERSONIO__CLIENT_SECRET", "top-secret-value"),
+                ("PPS__PRODUCTIVE__ORGANIZATION_ID", "42"),
+            ]),
+        )
+        .unwrap();
+        let err = s.require_api_credentials().unwrap_err().to_string();
+        assert!(err.contains("productive.api_token"), "{err}");
+        assert!(err.contains("PPS__PRODUCTIVE__API_TOKEN"), "{err}");
+        assert!(!err.contains("top-secret-value"));
+        assert!(!format!("{s:?}").contains("top-secret-value"));
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let err = Settings::load_from(None, env(&[("PPS__SYNC__TIMEZONE", "Mars/Base")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sync.timezone"), "{err}");
+        let err = Settings::load_from(None, env(&[("PPS__SYNC__INTERVAL", "soon")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("interval"), "{err}");
+        let err = Settings::load_from(
+            None,
+            env(&[("PPS__DATABASE__URL", "mysql://user:hunter2@db/x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("database.url") && !err.contains("hunter2"),
+            "{err}"
+        );
+        let missing = Settings::load_from(Some(Path::new("/nonexistent/pps.toml")), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("/nonexistent/pps.toml"), "{missing}");
+    }
+}

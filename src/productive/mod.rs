@@ -1,0 +1,1 @@
+//! Productive API client (JSON:API): people, events, bookings, approval statuses.

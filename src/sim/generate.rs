@@ -1,0 +1,1 @@
+//! Generated organisations for both simulators.

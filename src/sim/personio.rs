@@ -1,0 +1,1 @@
+//! Simulated Personio v1 API.

@@ -1,0 +1,1 @@
+//! Simulated Productive API.

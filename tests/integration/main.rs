@@ -1,0 +1,4 @@
+//! The one integration-test binary: modules by area.
+
+mod personio;
+mod productive;

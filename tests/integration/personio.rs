@@ -1,0 +1,1 @@
+//! Personio client against its simulator, fixtures and wiremock failure paths.

@@ -1,0 +1,1 @@
+//! Productive client against its simulator, fixtures and wiremock failure paths.
