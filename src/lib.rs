@@ -4,8 +4,11 @@
 //! (`sync::apply`, journaled writes) → record (`store`).
 
 pub mod config;
+pub mod daemon;
 pub mod domain;
 pub mod http;
 pub mod personio;
 pub mod productive;
 pub mod sim;
+pub mod store;
+pub mod telemetry;

@@ -2,3 +2,5 @@
 
 mod personio;
 mod productive;
+mod store;
+mod support;

@@ -1,0 +1,316 @@
+//! One contract for both state-store backends: SQLite (embedded) and PostgreSQL (real server).
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+
+use personio_productive_sync::domain::{AbsencePeriod, PeriodStatus};
+use personio_productive_sync::store::{
+    BookingKey, Issue, JournalEntry, JournalState, Store, TypeMapping,
+};
+
+use crate::support::{all_dbs, postgres_db, sqlite_db};
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn period(id: i64, status: PeriodStatus) -> AbsencePeriod {
+    AbsencePeriod {
+        id,
+        employee_id: 7,
+        email: "Ada@Example.com".into(),
+        type_id: 3,
+        type_name: "Vacation".into(),
+        status,
+        start: date("2026-12-01"),
+        end: date("2026-12-03"),
+        half_day_start: true,
+        half_day_end: false,
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    for (backend, db) in all_dbs().await {
+        db.store
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+        let again = Store::connect(&db.url, 2).await.unwrap();
+        again
+            .migrate()
+            .await
+            .unwrap_or_else(|e| panic!("{backend}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_safe_when_replicas_start_together() {
+    let db = postgres_db().await;
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let url = db.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let store = Store::connect(&url, 2).await.unwrap();
+            store.migrate().await
+        }));
+    }
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("concurrent migrate must succeed");
+    }
+}
+
+#[tokio::test]
+async fn runs_are_recorded_and_listed_newest_first() {
+    for (backend, db) in all_dbs().await {
+        let s = &db.store;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        s.begin_run("run-1", "startup", false, t0).await.unwrap();
+        s.finish_run(
+            "run-1",
+            true,
+            "succeeded",
+            &serde_json::json!({"created": 3}),
+            None,
+            t0 + Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+        s.begin_run("run-2", "signal", true, t0 + Duration::hours(1))
+            .await
+            .unwrap();
+        let runs = s.recent_runs(10).await.unwrap();
+        assert_eq!(runs.len(), 2, "{backend}");
+        assert_eq!(runs[0].id, "run-2", "{backend}");
+        assert_eq!(runs[0].outcome, "running");
+        assert!(runs[0].dry_run && runs[0].finished_at.is_none());
+        assert_eq!(runs[1].outcome, "succeeded");
+        assert!(runs[1].full_read);
+        assert_eq!(runs[1].counts, Some(serde_json::json!({"created": 3})));
+        assert_eq!(runs[1].finished_at, Some(t0 + Duration::seconds(5)));
+        s.finish_run(
+            "run-2",
+            false,
+            "failed",
+            &serde_json::json!({}),
+            Some("personio: HTTP 500"),
+            t0 + Duration::hours(2),
+        )
+        .await
+        .unwrap();
+        let runs = s.recent_runs(1).await.unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(
+            runs[0].error.as_deref(),
+            Some("personio: HTTP 500"),
+            "{backend}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn mappings_round_trip_and_update() {
+    for (backend, db) in all_dbs().await {
+        let s = &db.store;
+        let mut m = TypeMapping {
+            personio_type_id: 5,
+            event_id: 90,
+            personio_name: "Vacation".into(),
+            created_by_sync: true,
+        };
+        s.put_mapping(&m).await.unwrap();
+        m.personio_name = "Holiday".into();
+        s.put_mapping(&m).await.unwrap();
+        s.put_mapping(&TypeMapping {
+            personio_type_id: 1,
+            event_id: 91,
+            personio_name: "Sick".into(),
+            created_by_sync: false,
+        })
+        .await
+        .unwrap();
+        let all = s.mappings().await.unwrap();
+        assert_eq!(all.len(), 2, "{backend}");
+        assert_eq!(all[0].personio_type_id, 1);
+        assert!(!all[0].created_by_sync);
+        assert_eq!(all[1], m, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn period_cache_upserts_and_removes() {
+    for (backend, db) in all_dbs().await {
+        let s = &db.store;
+        s.update_periods(
+            &[
+                period(1, PeriodStatus::Approved),
+                period(2, PeriodStatus::Pending),
+            ],
+            &[],
+        )
+        .await
+        .unwrap();
+        let mut changed = period(1, PeriodStatus::Approved);
+        changed.end = date("2026-12-10");
+        s.update_periods(&[changed.clone()], &[2]).await.unwrap();
+        let all = s.periods().await.unwrap();
+        assert_eq!(all, vec![changed], "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn journal_records_intent_then_outcome() {
+    for (backend, db) in all_dbs().await {
+        let s = &db.store;
+        let mut e = JournalEntry {
+            key: BookingKey {
+                period_id: 10,
+                part: 0,
+            },
+            person_id: 4,
+            event_id: 9,
+            start: date("2026-12-01"),
+            end: date("2026-12-01"),
+            minutes: 240,
+            note: "Synced from Personio · absence 10".into(),
+            booking_id: None,
+            state: JournalState::Creating,
+            approved: true,
+        };
+        s.put_journal(&e).await.unwrap();
+        assert_eq!(s.journal().await.unwrap(), vec![e.clone()], "{backend}");
+        e.booking_id = Some(777);
+        e.state = JournalState::Synced;
+        e.approved = false;
+        s.put_journal(&e).await.unwrap();
+        let second = JournalEntry {
+            key: BookingKey {
+                period_id: 10,
+                part: 1,
+            },
+            state: JournalState::Deleting,
+            ..e.clone()
+        };
+        s.put_journal(&second).await.unwrap();
+        assert_eq!(
+            s.journal().await.unwrap(),
+            vec![e.clone(), second.clone()],
+            "{backend}"
+        );
+        s.remove_journal(second.key).await.unwrap();
+        assert_eq!(s.journal().await.unwrap(), vec![e], "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn issues_are_replaced_per_source_and_keep_first_seen() {
+    for (backend, db) in all_dbs().await {
+        let s = &db.store;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let issue = |key: &str, source: &str, since| Issue {
+            key: key.into(),
+            source: source.into(),
+            kind: "skipped".into(),
+            personio_id: Some("1".into()),
+            email: Some("x@example.com".into()),
+            dates: Some("2026-12-01..2026-12-02".into()),
+            reason: "no Productive person with this email".into(),
+            run_id: "r".into(),
+            since,
+        };
+        s.replace_issues(
+            &["periods", "hourly"],
+            &[issue("a", "periods", t0), issue("h", "hourly", t0)],
+        )
+        .await
+        .unwrap();
+        // Next run: "a" persists (its first-seen time stays), "b" is new, hourly untouched.
+        let later = t0 + Duration::days(1);
+        s.replace_issues(
+            &["periods"],
+            &[issue("a", "periods", later), issue("b", "periods", later)],
+        )
+        .await
+        .unwrap();
+        let all = s.issues().await.unwrap();
+        let keys: Vec<_> = all.iter().map(|i| (i.key.as_str(), i.since)).collect();
+        assert_eq!(keys, vec![("a", t0), ("b", later), ("h", t0)], "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn cursors_round_trip() {
+    for (backend, db) in all_dbs().await {
+        let s = &db.store;
+        assert_eq!(s.cursor("last_full").await.unwrap(), None, "{backend}");
+        s.set_cursor("last_full", "2026-11-26").await.unwrap();
+        s.set_cursor("last_full", "2026-11-27").await.unwrap();
+        assert_eq!(
+            s.cursor("last_full").await.unwrap().as_deref(),
+            Some("2026-11-27")
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_one_runner_holds_the_lock() {
+    for (backend, db) in all_dbs().await {
+        // A second connection pool stands in for a second replica.
+        let replica = Store::connect(&db.url, 2).await.unwrap();
+        let lease = Duration::minutes(10);
+        let first = db
+            .store
+            .try_lock("a", lease)
+            .await
+            .unwrap()
+            .expect("free lock");
+        assert!(
+            replica.try_lock("b", lease).await.unwrap().is_none(),
+            "{backend}: second runner must be refused"
+        );
+        first.release().await.unwrap();
+        let second = replica
+            .try_lock("b", lease)
+            .await
+            .unwrap()
+            .expect("released lock");
+        second.release().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_dead_runner_does_not_hold_the_lock_forever() {
+    // PostgreSQL: the advisory lock dies with its connection.
+    let db = postgres_db().await;
+    let replica = Store::connect(&db.url, 2).await.unwrap();
+    let held = db
+        .store
+        .try_lock("a", Duration::minutes(10))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lock = replica.try_lock("b", Duration::minutes(10)).await.unwrap();
+    assert!(
+        lock.is_some(),
+        "lock must be free once the holder's connection is gone"
+    );
+    // SQLite: the lease expires.
+    let db = sqlite_db().await;
+    let held = db
+        .store
+        .try_lock("a", Duration::milliseconds(1))
+        .await
+        .unwrap()
+        .unwrap();
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert!(db
+        .store
+        .try_lock("b", Duration::minutes(10))
+        .await
+        .unwrap()
+        .is_some());
+}
