@@ -11,4 +11,5 @@ pub mod personio;
 pub mod productive;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -176,3 +176,11 @@ impl<T> Default for Fetched<T> {
         }
     }
 }
+
+/// Identifies one booking the sync owns: the Personio period and which part of it (a period
+/// becomes several bookings when its days need different minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BookingKey {
+    pub period_id: i64,
+    pub part: i64,
+}

@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
 
+pub use crate::domain::BookingKey;
 use crate::domain::{AbsencePeriod, PeriodStatus};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -72,13 +73,6 @@ pub struct TypeMapping {
     pub event_id: i64,
     pub personio_name: String,
     pub created_by_sync: bool,
-}
-
-/// Identifies one booking the sync owns: the Personio period and which part of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BookingKey {
-    pub period_id: i64,
-    pub part: i64,
 }
 
 /// Where a journaled write stands. Anything but `Synced` means a write was started and its
