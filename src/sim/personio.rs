@@ -636,10 +636,12 @@ async fn time_off_types(
 }
 
 /// Page-number paging of time-offs and absence-periods: `offset` is 1-based, 0 means 1.
-fn page_numbered(
+/// Only the requested page is rendered: large seeded organisations stay fast.
+fn page_numbered<T>(
     query: &[(String, String)],
     quirks: &PersonioQuirks,
-    records: Vec<Value>,
+    records: &[T],
+    render: impl Fn(&T) -> Value,
 ) -> Result<Value, Fail> {
     let limit = int_param(query, "limit", TIME_OFFS_MAX_LIMIT as i64)?;
     if !(1..=TIME_OFFS_MAX_LIMIT as i64).contains(&limit) {
@@ -652,9 +654,12 @@ fn page_numbered(
     let page = int_param(query, "offset", 1)?.max(1) as usize;
     let total = records.len();
     let start = (page - 1).saturating_mul(limit).min(total);
-    let mut data: Vec<Value> = records[start..(start + limit).min(total)].to_vec();
+    let mut data: Vec<Value> = records[start..(start + limit).min(total)]
+        .iter()
+        .map(&render)
+        .collect();
     if quirks.duplicate_across_pages && start > 0 && !data.is_empty() {
-        data.insert(0, records[start - 1].clone());
+        data.insert(0, render(&records[start - 1]));
     }
     let strings = quirks.envelope_numbers_as_strings;
     Ok(json!({
@@ -687,7 +692,7 @@ async fn time_offs(
     let employees = employee_filter(&query);
     let state = sim.state();
     let contained = state.quirks.contained_window_filter;
-    let records: Vec<Value> = state
+    let records: Vec<(&i64, &StoredTimeOff)> = state
         .time_offs
         .iter()
         .filter(|(_, s)| {
@@ -703,9 +708,10 @@ async fn time_offs(
                     .as_ref()
                     .map_or(true, |e| e.contains(&p.employee_id))
         })
-        .map(|(id, s)| time_off_json(&state, *id, s))
         .collect();
-    let body = page_numbered(&query, &state.quirks, records)?;
+    let body = page_numbered(&query, &state.quirks, &records, |(id, s)| {
+        time_off_json(&state, **id, s)
+    })?;
     Ok(with_token(body, &token))
 }
 
@@ -797,7 +803,7 @@ async fn absence_periods(
     let employees = employee_filter(&query);
     let state = sim.state();
     // This endpoint documents (and does) intersection with the window.
-    let records: Vec<Value> = state
+    let records: Vec<(&String, &StoredHourly)> = state
         .hourly
         .iter()
         .filter(|(_, s)| {
@@ -809,9 +815,10 @@ async fn absence_periods(
                     .as_ref()
                     .map_or(true, |e| e.contains(&a.employee_id))
         })
-        .map(|(id, s)| hourly_json(&state, id, s))
         .collect();
-    let body = page_numbered(&query, &state.quirks, records)?;
+    let body = page_numbered(&query, &state.quirks, &records, |(id, s)| {
+        hourly_json(&state, id, s)
+    })?;
     Ok(with_token(body, &token))
 }
 
