@@ -1,0 +1,271 @@
+//! Serde shapes of Personio v1 responses. Deliberately lenient: real responses differ from the
+//! documentation (integer half-day flags, numbers as strings, missing blocks), and one odd record
+//! must not fail a whole page, so records are decoded one by one from raw JSON values.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A list response: `{"success", "metadata", "data": [...], "offset", "limit"}`.
+#[derive(Debug, Deserialize)]
+pub struct ListEnvelope {
+    /// Raw records, decoded one at a time so a bad one can be rejected alone.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub data: Vec<Value>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub offset: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Metadata {
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub total_elements: Option<i64>,
+    /// 1-based for time-offs and absence-periods, 0-based for employees.
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub current_page: Option<i64>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub total_pages: Option<i64>,
+}
+
+/// `{"success": true, "data": {"token", "expires_in", "scope"}}`.
+#[derive(Debug, Deserialize)]
+pub struct AuthEnvelope {
+    pub data: AuthData,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuthData {
+    pub token: String,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub expires_in: Option<i64>,
+}
+
+/// `{"type": "...", "attributes": {...}}`, the wrapper around every v1 object.
+#[derive(Debug, Deserialize)]
+pub struct Item<A> {
+    pub attributes: A,
+}
+
+/// An employee attribute object: `{"label", "value", "type", "universal_id"}`.
+#[derive(Debug, Deserialize)]
+pub struct Attr<T> {
+    pub value: T,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimeOffType {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Missing in older responses, which only listed day types.
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimeOffTypeRef {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The four attributes embedded in time-offs and absence-periods (whitelisting may drop email).
+#[derive(Debug, Deserialize)]
+pub struct EmployeeRef {
+    pub id: Attr<LenientI64>,
+    #[serde(default)]
+    pub email: Option<Attr<Option<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TimeOff {
+    #[serde(deserialize_with = "lenient_i64")]
+    pub id: i64,
+    #[serde(default)]
+    pub status: Option<String>,
+    pub start_date: String,
+    pub end_date: String,
+    #[serde(default)]
+    pub half_day_start: FlexBool,
+    #[serde(default)]
+    pub half_day_end: FlexBool,
+    pub time_off_type: Item<TimeOffTypeRef>,
+    pub employee: Item<EmployeeRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AbsenceTypeRef {
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Breakdown {
+    pub date: NaiveDate,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HourlyPeriod {
+    pub id: String,
+    #[serde(default)]
+    pub status: Option<String>,
+    pub start: DateTime<Utc>,
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub breakdowns: Vec<Breakdown>,
+    pub absence_type: Item<AbsenceTypeRef>,
+    pub employee: Item<EmployeeRef>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Employee {
+    pub id: Attr<LenientI64>,
+    #[serde(default)]
+    pub email: Option<Attr<Option<String>>>,
+    #[serde(default)]
+    pub status: Option<Attr<Option<String>>>,
+}
+
+/// A boolean Personio may send as `true`, `1`, `"true"` or `"1"` (and `null` for false).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FlexBool(pub bool);
+
+impl<'de> Deserialize<'de> for FlexBool {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        let flag = match &value {
+            Value::Null => Some(false),
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(0) => Some(false),
+                Some(1) => Some(true),
+                _ => None,
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" | "" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+        flag.map(FlexBool)
+            .ok_or_else(|| de::Error::custom(format!("not a boolean flag: {value}")))
+    }
+}
+
+/// An integer Personio may send as a number or a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LenientI64(pub i64);
+
+impl<'de> Deserialize<'de> for LenientI64 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        as_i64(&value)
+            .map(LenientI64)
+            .ok_or_else(|| de::Error::custom(format!("not an integer: {value}")))
+    }
+}
+
+fn as_i64(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i64)),
+        // The official example even shows `"offset": "0,"`.
+        Value::String(s) => s.trim().trim_end_matches(',').trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    LenientI64::deserialize(d).map(|v| v.0)
+}
+
+fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    // Envelope numbers only steer paging, so an unreadable one is treated as absent.
+    Ok(as_i64(&Value::deserialize(d)?))
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// The calendar date of a v1 local date-time (`2022-12-01T00:00:00+02:00`, `...+0100`, or a plain
+/// date) exactly as written: converting to UTC would move local midnights to the previous day.
+pub fn local_date(raw: &str) -> Result<NaiveDate, String> {
+    let raw = raw.trim();
+    let date_part = raw.split(['T', ' ']).next().unwrap_or(raw);
+    NaiveDate::parse_from_str(date_part, "%Y-%m-%d").map_err(|_| format!("unreadable date {raw:?}"))
+}
+
+/// The record's id as written, for reporting a record that failed to decode.
+pub fn raw_id(record: &Value) -> Option<String> {
+    let id = record.get("attributes")?.get("id")?;
+    let id = id.get("value").unwrap_or(id);
+    match id {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_accept_every_spelling() {
+        for (raw, expected) in [
+            ("0", false),
+            ("1", true),
+            ("true", true),
+            ("false", false),
+            ("\"true\"", true),
+            ("\"false\"", false),
+            ("\"1\"", true),
+            ("\"0\"", false),
+            ("null", false),
+        ] {
+            let flag: FlexBool = serde_json::from_str(raw).unwrap();
+            assert_eq!(flag.0, expected, "{raw}");
+        }
+        assert!(serde_json::from_str::<FlexBool>("2").is_err());
+        assert!(serde_json::from_str::<FlexBool>("\"yes please\"").is_err());
+    }
+
+    #[test]
+    fn dates_are_read_as_written() {
+        let d = |s| local_date(s).unwrap();
+        let expected = NaiveDate::from_ymd_opt(2022, 12, 1).unwrap();
+        assert_eq!(d("2022-12-01T00:00:00+02:00"), expected);
+        assert_eq!(d("2022-12-01T00:00:00+0100"), expected);
+        assert_eq!(d("2022-12-01"), expected);
+        assert!(local_date("01.12.2022").is_err());
+    }
+
+    #[test]
+    fn envelope_numbers_may_be_strings() {
+        let env: ListEnvelope = serde_json::from_str(
+            r#"{"success":true,"data":null,"offset":"0,","limit":"200","metadata":{"current_page":"2","total_pages":3}}"#,
+        )
+        .unwrap();
+        assert!(env.data.is_empty());
+        assert_eq!(env.offset, Some(0));
+        assert_eq!(env.limit, Some(200));
+        let meta = env.metadata.unwrap();
+        assert_eq!((meta.current_page, meta.total_pages), (Some(2), Some(3)));
+    }
+}
