@@ -1105,3 +1105,22 @@ async fn no_error_or_debug_output_contains_the_token() {
         assert!(!output.contains(TOKEN), "token leaked in {output}");
     }
 }
+
+#[tokio::test]
+async fn total_time_follows_a_two_week_rotation() {
+    let s = setup().await;
+    // Period starts Monday 2020-01-06; 2024-01-01 is an even number of weeks later.
+    let p = s.sim.add_person(SimPerson {
+        availabilities: week(&[
+            8.0, 8.0, 8.0, 8.0, 0.0, 0.0, 0.0, 8.0, 8.0, 8.0, 8.0, 8.0, 0.0, 0.0,
+        ]),
+        ..SimPerson::new("A", "B", Some("a@example.com"))
+    });
+    let e = s.sim.add_event(SimEvent::new("Vacation"));
+    s.client
+        .create_booking(&draft(p, e, "2024-01-01", "2024-01-14", 480))
+        .await
+        .unwrap();
+    let (_, stored) = &s.sim.bookings()[0];
+    assert_eq!((stored.total_working_days, stored.total_time), (9, 4320));
+}
