@@ -1,10 +1,14 @@
 //! personio-productive-sync: keeps Productive.io time off in step with Personio absences.
 //!
 //! Data flows one way: read (`personio`, `productive`) → plan (`sync::plan`, pure) → apply
-//! (`sync::apply`, journaled writes) → record (`store`).
+//! (`sync::engine`, journaled writes) → record (`store`). `daemon` schedules runs; `sim` holds
+//! faithful simulators of both APIs for tests, the demo and the benchmark.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod personio;

@@ -423,13 +423,19 @@ fn time_off(record: Value) -> Result<AbsencePeriod, RejectedRecord> {
         ));
     }
     let email = email_of(&id, t.employee.attributes.email)?;
+    // Only approved periods are booked: a period without a status is not assumed approved.
+    let status = t
+        .status
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| rejected(&id, "no status".to_string()))?;
     let period = AbsencePeriod {
         id: t.id,
         employee_id: t.employee.attributes.id.value.0,
         email,
         type_id: t.time_off_type.attributes.id,
         type_name: t.time_off_type.attributes.name.unwrap_or_default(),
-        status: PeriodStatus::parse(t.status.as_deref().unwrap_or("approved")),
+        status: PeriodStatus::parse(status),
         start,
         end,
         half_day_start: t.half_day_start.0,

@@ -357,7 +357,7 @@ impl ProductiveClient {
                 number += 1;
             } else {
                 let current = meta.current_page.unwrap_or(number);
-                if empty || !meta.total_pages.is_some_and(|total| current < total) {
+                if empty || meta.total_pages.is_none_or(|total| current >= total) {
                     break;
                 }
                 number = current + 1;

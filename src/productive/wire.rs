@@ -333,7 +333,7 @@ pub fn booking(
     let a = &r.attributes;
     let per_day = a
         .booking_method_id
-        .map_or(true, |m| m == BOOKING_METHOD_PER_DAY);
+        .is_none_or(|m| m == BOOKING_METHOD_PER_DAY);
     Ok(Booking {
         id: r.id,
         person_id,

@@ -698,15 +698,15 @@ async fn time_offs(
         .filter(|(_, s)| {
             let p = &s.period;
             let in_window = if contained {
-                from.map_or(true, |f| p.start >= f) && to.map_or(true, |t| p.end <= t)
+                from.is_none_or(|f| p.start >= f) && to.is_none_or(|t| p.end <= t)
             } else {
-                from.map_or(true, |f| p.end >= f) && to.map_or(true, |t| p.start <= t)
+                from.is_none_or(|f| p.end >= f) && to.is_none_or(|t| p.start <= t)
             };
             in_window
-                && updated.map_or(true, |u| s.updated_at.date_naive() >= u)
+                && updated.is_none_or(|u| s.updated_at.date_naive() >= u)
                 && employees
                     .as_ref()
-                    .map_or(true, |e| e.contains(&p.employee_id))
+                    .is_none_or(|e| e.contains(&p.employee_id))
         })
         .collect();
     let body = page_numbered(&query, &state.quirks, &records, |(id, s)| {
@@ -808,12 +808,12 @@ async fn absence_periods(
         .iter()
         .filter(|(_, s)| {
             let a = &s.absence;
-            from.map_or(true, |f| a.end.date() >= f)
-                && to.map_or(true, |t| a.start.date() <= t)
-                && updated.map_or(true, |u| s.created_at.date_naive() >= u)
+            from.is_none_or(|f| a.end.date() >= f)
+                && to.is_none_or(|t| a.start.date() <= t)
+                && updated.is_none_or(|u| s.created_at.date_naive() >= u)
                 && employees
                     .as_ref()
-                    .map_or(true, |e| e.contains(&a.employee_id))
+                    .is_none_or(|e| e.contains(&a.employee_id))
         })
         .collect();
     let body = page_numbered(&query, &state.quirks, &records, |(id, s)| {
@@ -844,7 +844,7 @@ async fn employees(
     let matching: Vec<&SimEmployee> = state
         .employees
         .values()
-        .filter(|e| email.map_or(true, |m| e.email.eq_ignore_ascii_case(m)))
+        .filter(|e| email.is_none_or(|m| e.email.eq_ignore_ascii_case(m)))
         .collect();
     let total = matching.len();
     let data: Vec<Value> = matching

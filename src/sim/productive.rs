@@ -991,7 +991,7 @@ fn capacity_minutes(person: &SimPerson, day: NaiveDate) -> i64 {
     let Some(period) = person
         .availabilities
         .iter()
-        .filter(|a| a.start <= day && a.end.map_or(true, |end| day <= end))
+        .filter(|a| a.start <= day && a.end.is_none_or(|end| day <= end))
         .max_by_key(|a| a.start)
     else {
         return 0;
@@ -1131,11 +1131,11 @@ async fn list_people(
         .people
         .iter()
         .filter(|(id, p)| {
-            ids.as_ref().map_or(true, |ids| ids.contains(id))
-                && active.map_or(true, |a| p.active == a)
-                && email.as_ref().map_or(true, |e| {
-                    p.email.as_ref().is_some_and(|pe| pe.to_lowercase() == *e)
-                })
+            ids.as_ref().is_none_or(|ids| ids.contains(id))
+                && active.is_none_or(|a| p.active == a)
+                && email
+                    .as_ref()
+                    .is_none_or(|e| p.email.as_ref().is_some_and(|pe| pe.to_lowercase() == *e))
         })
         .map(|(id, _)| *id)
         .collect();
@@ -1194,10 +1194,10 @@ async fn list_events(
         .events
         .iter()
         .filter(|(id, e)| {
-            ids.as_ref().map_or(true, |ids| ids.contains(id))
-                && archived.map_or(true, |a| e.archived == a)
-                && name.map_or(true, |n| e.name == *n)
-                && absence_type.map_or(true, |t| absence_type_name(e.kind) == t)
+            ids.as_ref().is_none_or(|ids| ids.contains(id))
+                && archived.is_none_or(|a| e.archived == a)
+                && name.is_none_or(|n| e.name == *n)
+                && absence_type.is_none_or(|t| absence_type_name(e.kind) == t)
         })
         .map(|(id, e)| (*id, e))
         .collect();
@@ -1408,14 +1408,14 @@ async fn list_bookings(
         .bookings
         .iter()
         .filter(|(id, b)| {
-            ids.as_ref().map_or(true, |ids| ids.contains(id))
-                && people.as_ref().map_or(true, |p| p.contains(&b.person_id))
+            ids.as_ref().is_none_or(|ids| ids.contains(id))
+                && people.as_ref().is_none_or(|p| p.contains(&b.person_id))
                 && events
                     .as_ref()
-                    .map_or(true, |e| b.event_id.is_some_and(|id| e.contains(&id)))
+                    .is_none_or(|e| b.event_id.is_some_and(|id| e.contains(&id)))
                 // Overlap, not containment: a long booking shows up in a short window.
-                && after.map_or(true, |after| b.ended_on >= after)
-                && before.map_or(true, |before| b.started_on <= before)
+                && after.is_none_or(|after| b.ended_on >= after)
+                && before.is_none_or(|before| b.started_on <= before)
         })
         .map(|(id, b)| (*id, b))
         .collect();
@@ -1663,10 +1663,8 @@ async fn list_approvals(
         .approvals
         .iter()
         .filter(|(id, a)| {
-            ids.as_ref().map_or(true, |ids| ids.contains(id))
-                && bookings
-                    .as_ref()
-                    .map_or(true, |b| b.contains(&a.booking_id))
+            ids.as_ref().is_none_or(|ids| ids.contains(id))
+                && bookings.as_ref().is_none_or(|b| b.contains(&a.booking_id))
         })
         .map(|(id, _)| *id)
         .collect();

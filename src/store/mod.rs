@@ -53,7 +53,7 @@ pub struct Store {
 }
 
 /// One sync run as recorded.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RunRecord {
     pub id: String,
     pub trigger: String,

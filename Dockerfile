@@ -1,0 +1,33 @@
+# syntax=docker/dockerfile:1
+# Build: docker build -t personio-productive-sync .
+FROM rust:1.85-slim-bookworm AS build
+WORKDIR /src
+# Dependencies first, in their own layer: rebuilt only when the manifest or lock file changes.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches tests/integration \
+ && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
+ && echo 'fn main() {}' > benches/sync.rs && touch tests/integration/main.rs \
+ && cargo build --release --locked --bin personio-productive-sync \
+ && rm -rf src benches tests
+COPY src ./src
+COPY migrations ./migrations
+COPY config ./config
+COPY benches ./benches
+COPY tests ./tests
+# Queries are checked at run time, so no offline sqlx data is needed; migrations are embedded.
+RUN touch src/lib.rs src/main.rs && cargo build --release --locked --bin personio-productive-sync
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /data --create-home app
+COPY --from=build /src/target/release/personio-productive-sync /usr/local/bin/personio-productive-sync
+USER app
+WORKDIR /data
+# The embedded SQLite default lives here unless PPS__DATABASE__URL points at PostgreSQL.
+VOLUME ["/data"]
+ENV PPS__LOG__FORMAT=json
+HEALTHCHECK --interval=5m --timeout=30s --start-period=2m --retries=3 \
+  CMD ["personio-productive-sync", "healthcheck"]
+ENTRYPOINT ["personio-productive-sync"]
+CMD ["run"]

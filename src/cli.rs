@@ -1,0 +1,87 @@
+//! The command line. `main.rs` parses it and calls [`run`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app;
+use crate::config::Settings;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "personio-productive-sync",
+    version,
+    about = "Keeps Productive.io time off in step with Personio absences"
+)]
+pub struct Cli {
+    /// Configuration file layered over the defaults (environment variables PPS__SECTION__KEY win).
+    #[arg(long, global = true, env = "PPS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: a sync at start, then every `sync.interval`; SIGUSR1 syncs now.
+    Run,
+    /// One sync run, then exit (0 when the run completed).
+    Sync {
+        /// Print the plan per person and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read everything and reconcile, even if the last full reconcile is recent.
+        #[arg(long)]
+        full: bool,
+    },
+    /// The last runs and the records currently skipped or failed.
+    Status {
+        #[arg(long)]
+        json: bool,
+        /// How many runs to show.
+        #[arg(long, default_value_t = 10)]
+        runs: i64,
+    },
+    /// Check the configuration, the database and both APIs' credentials (reads only).
+    Check,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Exit 0 when the daemon's last run is recent enough (for container health checks).
+    Healthcheck,
+    /// Run a full sync against simulated Personio and Productive, with a report.
+    Demo,
+}
+
+/// Exit codes: 0 done, 1 the run or command failed, 2 bad configuration, 75 another sync holds
+/// the run lock (try again later).
+pub async fn run(cli: Cli) -> ExitCode {
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(settings.log.format);
+    let result = match cli.command {
+        Command::Run => app::run_daemon(&settings).await,
+        Command::Sync { dry_run, full } => app::sync_once(&settings, dry_run, full).await,
+        Command::Status { json, runs } => app::status(&settings, json, runs).await,
+        Command::Check => app::check(&settings).await,
+        Command::Migrate => app::migrate(&settings).await,
+        Command::Healthcheck => app::healthcheck(&settings).await,
+        Command::Demo => crate::demo::run(&settings).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            if err.downcast_ref::<crate::config::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

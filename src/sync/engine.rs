@@ -1,0 +1,1273 @@
+//! One sync run: read both sides, bring events in line, resolve the journal against Productive,
+//! plan, apply with journaled writes, record the run.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::daemon::{SyncRunner, Trigger};
+use crate::domain::bookings::key_from_note;
+use crate::domain::matching::PeopleIndex;
+use crate::domain::window::Window;
+use crate::domain::{
+    AbsencePeriod, AbsenceType, Booking, BookingDraft, BookingKey, Event, EventDraft, EventKind,
+    PeriodStatus, RejectedRecord,
+};
+use crate::http::ApiError;
+use crate::personio::{AbsenceSource, TimeOffQuery};
+use crate::productive::{BookingFilter, ProductiveClient};
+use crate::store::{Issue, JournalEntry, JournalState, Store, StoreError, TypeMapping};
+use crate::telemetry::error_chain;
+
+use super::desired::{desired, DesiredBooking, Skip};
+use super::plan::{plan, Plan};
+use super::report::{Counts, RunReport};
+
+const CURSOR_LAST_FULL: &str = "last_full_reconcile";
+const CURSOR_UPDATED_FROM: &str = "personio_updated_from";
+/// How long an SQLite run lease lasts without renewal (PostgreSQL locks die with the process).
+const LEASE: chrono::Duration = chrono::Duration::hours(6);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("reading Personio failed")]
+    Personio(#[source] ApiError),
+    #[error("talking to Productive failed")]
+    Productive(#[source] ApiError),
+    #[error("state store failed")]
+    Store(#[from] StoreError),
+    #[error("another sync holds the run lock")]
+    Locked,
+}
+
+impl SyncError {
+    /// Likely to pass on a later run without anyone acting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Personio(e) | Self::Productive(e) => e.is_transient(),
+            Self::Store(e) => e.is_transient(),
+            Self::Locked => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    /// Read everything and reconcile even if the last full reconcile is recent.
+    pub force_full: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub tz: chrono_tz::Tz,
+    pub lookback_months: u32,
+    pub full_reconcile_interval: std::time::Duration,
+    pub email_overrides: BTreeMap<String, String>,
+    pub write_concurrency: usize,
+}
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct Syncer {
+    settings: SyncSettings,
+    store: Store,
+    personio: Arc<dyn AbsenceSource>,
+    productive: ProductiveClient,
+    clock: Clock,
+}
+
+/// What one write did, folded into the run's counts.
+enum Outcome {
+    Created,
+    Updated,
+    Deleted,
+    Approved,
+    /// The write may or may not have happened (its answer was lost); the next run resolves it.
+    Unknown(String),
+    Failed(Issue),
+}
+
+impl Syncer {
+    pub fn new(
+        settings: SyncSettings,
+        store: Store,
+        personio: Arc<dyn AbsenceSource>,
+        productive: ProductiveClient,
+    ) -> Self {
+        Self {
+            settings,
+            store,
+            personio,
+            productive,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Replaces the wall clock (tests pin "today").
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs one sync under the run lock and records it.
+    pub async fn run(
+        &self,
+        options: RunOptions,
+        cancel: CancellationToken,
+    ) -> Result<RunReport, SyncError> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("sync_run", run_id = %run_id, trigger = options.trigger.as_str(), dry_run = options.dry_run);
+        async {
+            let Some(lock) = self.store.try_lock(&run_id, LEASE).await? else {
+                tracing::info!("another sync is running (run lock held elsewhere); skipping this run");
+                return Err(SyncError::Locked);
+            };
+            let started = (self.clock)();
+            self.store
+                .begin_run(&run_id, options.trigger.as_str(), options.dry_run, started)
+                .await?;
+            let clock = Instant::now();
+            let result = self.execute(&run_id, options, &cancel).await;
+            let finished = (self.clock)();
+            let recorded = match &result {
+                Ok(report) => {
+                    let outcome = if report.counts.failed > 0 { "partial" } else { "succeeded" };
+                    let counts = serde_json::to_value(&report.counts).unwrap_or_default();
+                    tracing::info!(
+                        outcome,
+                        full = report.full,
+                        created = report.counts.created,
+                        updated = report.counts.updated,
+                        deleted = report.counts.deleted,
+                        unchanged = report.counts.unchanged,
+                        approved = report.counts.approved,
+                        skipped = report.counts.skipped_total(),
+                        failed = report.counts.failed,
+                        elapsed_ms = clock.elapsed().as_millis() as u64,
+                        "sync run finished"
+                    );
+                    self.store
+                        .finish_run(&run_id, report.full, outcome, &counts, None, finished)
+                        .await
+                }
+                Err(err) => {
+                    let chain = error_chain(err);
+                    tracing::error!(error = %chain, transient = err.is_transient(), "sync run failed");
+                    self.store
+                        .finish_run(&run_id, false, "failed", &serde_json::json!({}), Some(&chain), finished)
+                        .await
+                }
+            };
+            let released = lock.release().await;
+            let mut report = result?;
+            recorded?;
+            released?;
+            report.elapsed = clock.elapsed();
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn execute(
+        &self,
+        run_id: &str,
+        options: RunOptions,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, SyncError> {
+        let now = (self.clock)();
+        let window = Window::new(now, &self.settings.tz, self.settings.lookback_months);
+        let full = options.force_full || self.full_reconcile_due(now).await?;
+        let dry = options.dry_run;
+        let mut counts = Counts::default();
+        let mut issues: BTreeMap<&'static str, Vec<Issue>> = BTreeMap::new();
+        let issues_of = Issues { run_id, now };
+
+        // Absence types → events.
+        let types = self
+            .personio
+            .absence_types()
+            .await
+            .map_err(SyncError::Personio)?;
+        let mut type_issues = issues_of.unreadable("types", &types.rejected);
+        let events = self
+            .productive
+            .events()
+            .await
+            .map_err(SyncError::Productive)?;
+        let events_by_type = self
+            .ensure_events(
+                &types.items,
+                &events.items,
+                dry,
+                &mut counts,
+                &mut type_issues,
+                &issues_of,
+            )
+            .await?;
+        issues.insert("types", type_issues);
+
+        // People.
+        let people = self
+            .productive
+            .people()
+            .await
+            .map_err(SyncError::Productive)?;
+        issues.insert("people", issues_of.unreadable("people", &people.rejected));
+        let index = PeopleIndex::new(&people.items, &self.settings.email_overrides);
+        let names: HashMap<i64, String> = people
+            .items
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    p.email
+                        .clone()
+                        .unwrap_or_else(|| format!("{} {}", p.first_name, p.last_name)),
+                )
+            })
+            .collect();
+
+        // Periods: a full read replaces the cache, an incremental one patches it.
+        let cached = self.store.periods().await?;
+        let query = TimeOffQuery {
+            from: window.start,
+            to: window.horizon,
+            updated_from: if full {
+                None
+            } else {
+                self.updated_from().await?
+            },
+        };
+        let read = self
+            .personio
+            .time_offs(&query)
+            .await
+            .map_err(SyncError::Personio)?;
+        // A period Personio sent but we could not read is not gone: keep what we know of it. If
+        // a broken record has no readable id, nothing can be concluded from its absence.
+        let unreadable: Option<HashSet<i64>> = read
+            .rejected
+            .iter()
+            .map(|r| r.id.as_deref().and_then(|id| id.parse().ok()))
+            .collect();
+        let (periods, upserts, removals) = merge_periods(
+            cached,
+            read.items,
+            if full { unreadable.as_ref() } else { None },
+        );
+        let mut period_issues = issues_of.unreadable("periods", &read.rejected);
+        if !dry {
+            self.store.update_periods(&upserts, &removals).await?;
+        }
+
+        let want = desired(&periods, &index, &events_by_type, &window);
+        for skip in &want.skipped {
+            tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
+            *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
+            period_issues.push(issues_of.skipped("periods", skip));
+        }
+        issues.insert("periods", period_issues);
+
+        if full {
+            let hourly = self
+                .personio
+                .hourly_absences(&query)
+                .await
+                .map_err(SyncError::Personio)?;
+            let mut hourly_issues = issues_of.unreadable("hourly", &hourly.rejected);
+            for a in hourly
+                .items
+                .iter()
+                .filter(|a| a.status == PeriodStatus::Approved)
+            {
+                let skip = Skip {
+                    personio_id: a.id.clone(),
+                    email: a.email.clone(),
+                    start: a.start,
+                    end: a.end,
+                    reason: "measured in hours; hour-unit absences are not synced".into(),
+                };
+                tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
+                *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
+                hourly_issues.push(issues_of.skipped("hourly", &skip));
+            }
+            issues.insert("hourly", hourly_issues);
+        }
+
+        // The journal, resolved against what Productive holds.
+        let journal = self.store.journal().await?;
+        let owned_events: Vec<i64> = events_by_type
+            .values()
+            .copied()
+            .filter(|id| *id > 0)
+            .collect();
+        let (journal, duplicates) = if full {
+            self.reconcile(journal, &owned_events, &window, dry, &mut counts)
+                .await?
+        } else {
+            (
+                self.resolve_creates(journal, dry, &mut counts).await?,
+                Vec::new(),
+            )
+        };
+
+        let plan = plan(&want, &journal);
+        counts.unchanged = plan.unchanged;
+
+        let mut write_issues = Vec::new();
+        let mut interrupted = false;
+        if dry {
+            counts.planned_creates = plan.creates.len();
+            counts.planned_updates = plan.updates.len();
+            counts.planned_deletes = plan.deletes.len() + duplicates.len();
+        } else {
+            for outcome in self.apply(&plan, &duplicates, &issues_of, cancel).await {
+                match outcome {
+                    Outcome::Created => counts.created += 1,
+                    Outcome::Updated => counts.updated += 1,
+                    Outcome::Deleted => counts.deleted += 1,
+                    Outcome::Approved => counts.approved += 1,
+                    Outcome::Unknown(reason) => {
+                        counts.failed += 1;
+                        write_issues.push(issues_of.failed("writes", None, None, None, reason));
+                    }
+                    Outcome::Failed(i) => {
+                        counts.failed += 1;
+                        write_issues.push(i);
+                    }
+                }
+            }
+            interrupted = cancel.is_cancelled();
+            issues.insert("writes", write_issues);
+            let sources: Vec<&str> = issues.keys().copied().collect();
+            let all: Vec<Issue> = issues.into_values().flatten().collect();
+            self.store.replace_issues(&sources, &all).await?;
+            // Cursors move only once the run has written everything it planned.
+            if !interrupted {
+                let today = window.today.to_string();
+                if read.rejected.is_empty() {
+                    self.store.set_cursor(CURSOR_UPDATED_FROM, &today).await?;
+                }
+                if full {
+                    self.store
+                        .set_cursor(CURSOR_LAST_FULL, &now.to_rfc3339())
+                        .await?;
+                }
+            }
+        }
+        Ok(RunReport {
+            run_id: run_id.to_string(),
+            full,
+            dry_run: dry,
+            interrupted,
+            counts,
+            plan,
+            skipped: want.skipped,
+            names,
+            elapsed: std::time::Duration::ZERO,
+        })
+    }
+
+    async fn full_reconcile_due(&self, now: DateTime<Utc>) -> Result<bool, SyncError> {
+        let Some(last) = self.store.cursor(CURSOR_LAST_FULL).await? else {
+            return Ok(true);
+        };
+        let Ok(last) = DateTime::parse_from_rfc3339(&last) else {
+            return Ok(true);
+        };
+        let since = (now - last.with_timezone(&Utc))
+            .to_std()
+            .unwrap_or_default();
+        Ok(since >= self.settings.full_reconcile_interval)
+    }
+
+    /// The `updated_from` date for an incremental read: the day of the last read, one day back
+    /// for overlap (Personio filters by date and its clock is not ours).
+    async fn updated_from(&self) -> Result<Option<NaiveDate>, SyncError> {
+        Ok(self
+            .store
+            .cursor(CURSOR_UPDATED_FROM)
+            .await?
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+            .and_then(|d| d.pred_opt()))
+    }
+
+    /// Maps every absence type to an event: the recorded one, else an active event of the same
+    /// name (any case), else a new one. Renames events the sync created when the type is renamed.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_events(
+        &self,
+        types: &[AbsenceType],
+        events: &[Event],
+        dry: bool,
+        counts: &mut Counts,
+        issues: &mut Vec<Issue>,
+        issues_of: &Issues<'_>,
+    ) -> Result<HashMap<i64, i64>, SyncError> {
+        let mappings: HashMap<i64, TypeMapping> = self
+            .store
+            .mappings()
+            .await?
+            .into_iter()
+            .map(|m| (m.personio_type_id, m))
+            .collect();
+        let active: HashMap<i64, &Event> = events
+            .iter()
+            .filter(|e| !e.archived)
+            .map(|e| (e.id, e))
+            .collect();
+        let mut out = HashMap::new();
+        for t in types {
+            let recorded = mappings
+                .get(&t.id)
+                .filter(|m| active.contains_key(&m.event_id));
+            let mapping = match recorded {
+                Some(m) if m.personio_name == t.name => m.clone(),
+                Some(m) if !m.created_by_sync => TypeMapping {
+                    personio_name: t.name.clone(),
+                    ..m.clone()
+                },
+                Some(m) => {
+                    tracing::info!(personio_type_id = t.id, event_id = m.event_id, from = %m.personio_name, to = %t.name, "renaming event");
+                    if !dry {
+                        if let Err(e) = self.productive.rename_event(m.event_id, &t.name).await {
+                            issues.push(issues_of.failed(
+                                "types",
+                                Some(t.id.to_string()),
+                                None,
+                                None,
+                                format!(
+                                    "renaming event {} failed: {}",
+                                    m.event_id,
+                                    error_chain(&e)
+                                ),
+                            ));
+                            out.insert(t.id, m.event_id);
+                            continue;
+                        }
+                    }
+                    counts.events_renamed += 1;
+                    TypeMapping {
+                        personio_name: t.name.clone(),
+                        ..m.clone()
+                    }
+                }
+                None => {
+                    let same_name = events
+                        .iter()
+                        .filter(|e| {
+                            !e.archived && e.name.trim().eq_ignore_ascii_case(t.name.trim())
+                        })
+                        .min_by_key(|e| e.id);
+                    match same_name {
+                        Some(e) => TypeMapping {
+                            personio_type_id: t.id,
+                            event_id: e.id,
+                            personio_name: t.name.clone(),
+                            created_by_sync: false,
+                        },
+                        None if dry => {
+                            counts.events_created += 1;
+                            // A stand-in id so the dry run can still plan this type's bookings.
+                            out.insert(t.id, -t.id);
+                            continue;
+                        }
+                        None => match self.productive.create_event(&event_draft(t)).await {
+                            Ok(e) => {
+                                tracing::info!(personio_type_id = t.id, event_id = e.id, name = %t.name, "created event");
+                                counts.events_created += 1;
+                                TypeMapping {
+                                    personio_type_id: t.id,
+                                    event_id: e.id,
+                                    personio_name: t.name.clone(),
+                                    created_by_sync: true,
+                                }
+                            }
+                            Err(e) => {
+                                issues.push(issues_of.failed(
+                                    "types",
+                                    Some(t.id.to_string()),
+                                    None,
+                                    None,
+                                    format!(
+                                        "creating event {:?} failed: {}",
+                                        t.name,
+                                        error_chain(&e)
+                                    ),
+                                ));
+                                continue;
+                            }
+                        },
+                    }
+                }
+            };
+            if !dry && mappings.get(&t.id) != Some(&mapping) {
+                self.store.put_mapping(&mapping).await?;
+            }
+            out.insert(t.id, mapping.event_id);
+        }
+        Ok(out)
+    }
+
+    /// Full reconcile: reads every booking on the sync's events in the window and brings the
+    /// journal in line with it: adopts marked bookings from interrupted creates (or a lost
+    /// store), forgets bookings deleted by hand so they are created again, and takes edited
+    /// values so the plan puts them back. Also returns surplus marked bookings (duplicates).
+    async fn reconcile(
+        &self,
+        journal: Vec<JournalEntry>,
+        owned_events: &[i64],
+        window: &Window,
+        dry: bool,
+        counts: &mut Counts,
+    ) -> Result<(Vec<JournalEntry>, Vec<Booking>), SyncError> {
+        let actual = if owned_events.is_empty() {
+            Vec::new()
+        } else {
+            let filter = BookingFilter {
+                event_ids: owned_events.to_vec(),
+                after: Some(window.start),
+                ..Default::default()
+            };
+            self.productive
+                .bookings(&filter)
+                .await
+                .map_err(SyncError::Productive)?
+                .items
+        };
+        let by_id: HashMap<i64, &Booking> = actual.iter().map(|b| (b.id, b)).collect();
+        let mut claimed: HashSet<i64> = journal
+            .iter()
+            .filter_map(|e| e.booking_id)
+            .filter(|id| by_id.contains_key(id))
+            .collect();
+        let mut marked: BTreeMap<BookingKey, Vec<&Booking>> = BTreeMap::new();
+        for b in &actual {
+            if let Some(key) = b.note.as_deref().and_then(key_from_note) {
+                marked.entry(key).or_default().push(b);
+            }
+        }
+        let unclaimed_marked = |key: BookingKey, claimed: &mut HashSet<i64>| -> Option<&Booking> {
+            let b = *marked
+                .get(&key)?
+                .iter()
+                .find(|b| !claimed.contains(&b.id))?;
+            claimed.insert(b.id);
+            Some(b)
+        };
+
+        let mut resolved = Vec::with_capacity(journal.len());
+        for mut entry in journal {
+            let current = entry.booking_id.and_then(|id| by_id.get(&id).copied());
+            // Bookings ending before the window were not read: nothing is known about them.
+            let was_read = window.covers(entry.end);
+            match (entry.state, current) {
+                (JournalState::Deleting, None) if was_read => {
+                    if !dry {
+                        self.store.remove_journal(entry.key).await?;
+                    }
+                    continue;
+                }
+                (JournalState::Deleting, _) => {}
+                (JournalState::Creating, _) => {
+                    if let Some(b) = unclaimed_marked(entry.key, &mut claimed) {
+                        counts.adopted += 1;
+                        adopt(&mut entry, b);
+                    }
+                }
+                (state, Some(b)) => {
+                    let before = entry.clone();
+                    adopt(&mut entry, b);
+                    if state == JournalState::Synced && entry != before {
+                        tracing::warn!(
+                            personio_id = entry.key.period_id,
+                            part = entry.key.part,
+                            booking_id = b.id,
+                            "owned booking was edited in Productive; restoring it"
+                        );
+                        counts.drift_repaired += 1;
+                    }
+                    // An interrupted update stays planned as an update.
+                    entry.state = state;
+                }
+                (_, None) if !was_read => {}
+                (_, None) => match unclaimed_marked(entry.key, &mut claimed) {
+                    Some(b) => adopt(&mut entry, b),
+                    None => {
+                        tracing::warn!(personio_id = entry.key.period_id, part = entry.key.part, booking_id = ?entry.booking_id, "owned booking was deleted in Productive; creating it again");
+                        counts.drift_repaired += 1;
+                        entry.booking_id = None;
+                        entry.state = JournalState::Creating;
+                    }
+                },
+            }
+            if !dry && entry.state == JournalState::Synced {
+                self.store.put_journal(&entry).await?;
+            }
+            resolved.push(entry);
+        }
+
+        // Marked bookings the journal does not know: adopt one per key; more are duplicates.
+        let mut known: HashSet<BookingKey> = resolved.iter().map(|e| e.key).collect();
+        let mut duplicates = Vec::new();
+        for b in actual.iter().filter(|b| !claimed.contains(&b.id)) {
+            let Some(key) = b.note.as_deref().and_then(key_from_note) else {
+                continue;
+            };
+            if !known.insert(key) {
+                duplicates.push(b.clone());
+                continue;
+            }
+            let mut entry = JournalEntry {
+                key,
+                person_id: b.person_id,
+                event_id: b.event_id.unwrap_or_default(),
+                start: b.started_on,
+                end: b.ended_on,
+                minutes: 0,
+                note: String::new(),
+                booking_id: None,
+                state: JournalState::Synced,
+                approved: b.approved,
+            };
+            adopt(&mut entry, b);
+            counts.adopted += 1;
+            if !dry {
+                self.store.put_journal(&entry).await?;
+            }
+            resolved.push(entry);
+        }
+        Ok((resolved, duplicates))
+    }
+
+    /// Incremental runs: look up bookings whose creation was interrupted, by their marker.
+    async fn resolve_creates(
+        &self,
+        journal: Vec<JournalEntry>,
+        dry: bool,
+        counts: &mut Counts,
+    ) -> Result<Vec<JournalEntry>, SyncError> {
+        let mut resolved = Vec::with_capacity(journal.len());
+        for mut entry in journal {
+            if entry.state == JournalState::Creating {
+                if let Some(b) = self.find_marked(&entry).await? {
+                    counts.adopted += 1;
+                    adopt(&mut entry, &b);
+                    if !dry {
+                        self.store.put_journal(&entry).await?;
+                    }
+                }
+            }
+            resolved.push(entry);
+        }
+        Ok(resolved)
+    }
+
+    async fn find_marked(&self, entry: &JournalEntry) -> Result<Option<Booking>, SyncError> {
+        let filter = BookingFilter {
+            person_ids: vec![entry.person_id],
+            after: Some(entry.start),
+            before: Some(entry.end),
+            ..Default::default()
+        };
+        let found = self
+            .productive
+            .bookings(&filter)
+            .await
+            .map_err(SyncError::Productive)?;
+        Ok(found
+            .items
+            .into_iter()
+            .find(|b| b.note.as_deref().and_then(key_from_note) == Some(entry.key)))
+    }
+
+    /// Applies the plan with bounded concurrency; stops starting new writes once cancelled.
+    async fn apply(
+        &self,
+        plan: &Plan,
+        duplicates: &[Booking],
+        issues_of: &Issues<'_>,
+        cancel: &CancellationToken,
+    ) -> Vec<Outcome> {
+        let actions = duplicates
+            .iter()
+            .map(Action::DeleteDuplicate)
+            .chain(plan.deletes.iter().map(Action::Delete))
+            .chain(plan.updates.iter().map(|(e, d)| Action::Update(e, d)))
+            .chain(plan.creates.iter().map(Action::Create))
+            .chain(plan.approvals.iter().map(Action::Approve));
+        let mut actions = actions;
+        let mut in_flight = futures::stream::FuturesUnordered::new();
+        let mut outcomes = Vec::new();
+        loop {
+            while in_flight.len() < self.settings.write_concurrency.max(1) && !cancel.is_cancelled()
+            {
+                match actions.next() {
+                    Some(action) => in_flight.push(self.apply_one(action, issues_of)),
+                    None => break,
+                }
+            }
+            match in_flight.next().await {
+                Some(outcome) => outcomes.push(outcome),
+                None => break,
+            }
+        }
+        outcomes
+    }
+
+    async fn apply_one(&self, action: Action<'_>, issues_of: &Issues<'_>) -> Outcome {
+        let result = match action {
+            Action::Create(want) => self.create(want).await,
+            Action::Update(entry, want) => self.update(entry, want).await,
+            Action::Delete(entry) => self.delete(entry).await,
+            Action::DeleteDuplicate(b) => self.delete_duplicate(b).await,
+            Action::Approve(entry) => self.approve(entry).await,
+        };
+        let WriteError {
+            key,
+            email,
+            dates,
+            error,
+        } = match result {
+            Ok(outcome) => return outcome,
+            Err(e) => e,
+        };
+        let reason = error_chain(&error);
+        tracing::warn!(personio_id = key.period_id, part = key.part, email = ?email, dates = %dates, error = %reason, "write failed");
+        match &error {
+            SyncError::Productive(api) if is_ambiguous(api) => Outcome::Unknown(format!(
+                "absence {}: outcome unknown, resolved next run: {reason}",
+                key.period_id
+            )),
+            _ => Outcome::Failed(issues_of.make(
+                "writes",
+                "failed",
+                Some(key.period_id.to_string()),
+                email,
+                Some(dates),
+                reason,
+            )),
+        }
+    }
+
+    async fn create(&self, want: &DesiredBooking) -> Result<Outcome, WriteError> {
+        let ctx = |error| {
+            WriteError::new(
+                want.key,
+                Some(want.email.clone()),
+                want.start,
+                want.end,
+                error,
+            )
+        };
+        let mut entry = JournalEntry {
+            key: want.key,
+            person_id: want.person_id,
+            event_id: want.event_id,
+            start: want.start,
+            end: want.end,
+            minutes: want.minutes,
+            note: want.note.clone(),
+            booking_id: None,
+            state: JournalState::Creating,
+            approved: true,
+        };
+        self.store
+            .put_journal(&entry)
+            .await
+            .map_err(|e| ctx(e.into()))?;
+        match self.productive.create_booking(&draft(want)).await {
+            Ok(booking) => {
+                entry.booking_id = Some(booking.id);
+                entry.state = JournalState::Synced;
+                entry.approved = booking.approved;
+                self.store
+                    .put_journal(&entry)
+                    .await
+                    .map_err(|e| ctx(e.into()))?;
+                tracing::info!(action = "create", personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id = booking.id, "booking written");
+                if !booking.approved {
+                    return self.approve(&entry).await.map(|_| Outcome::Created);
+                }
+                Ok(Outcome::Created)
+            }
+            Err(api) if is_ambiguous(&api) => Err(ctx(SyncError::Productive(api))),
+            Err(api) => {
+                // Definitely not created: forget the intent so nothing is resolved later.
+                self.store
+                    .remove_journal(want.key)
+                    .await
+                    .map_err(|e| ctx(e.into()))?;
+                Err(ctx(SyncError::Productive(api)))
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        entry: &JournalEntry,
+        want: &DesiredBooking,
+    ) -> Result<Outcome, WriteError> {
+        let ctx = |error| {
+            WriteError::new(
+                want.key,
+                Some(want.email.clone()),
+                want.start,
+                want.end,
+                error,
+            )
+        };
+        let Some(booking_id) = entry.booking_id else {
+            return self.create(want).await;
+        };
+        let mut next = JournalEntry {
+            person_id: want.person_id,
+            event_id: want.event_id,
+            start: want.start,
+            end: want.end,
+            minutes: want.minutes,
+            note: want.note.clone(),
+            state: JournalState::Updating,
+            ..entry.clone()
+        };
+        self.store
+            .put_journal(&next)
+            .await
+            .map_err(|e| ctx(e.into()))?;
+        match self
+            .productive
+            .update_booking(booking_id, &draft(want))
+            .await
+        {
+            Ok(booking) => {
+                next.state = JournalState::Synced;
+                next.approved = booking.approved;
+                self.store
+                    .put_journal(&next)
+                    .await
+                    .map_err(|e| ctx(e.into()))?;
+                tracing::info!(action = "update", personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id, "booking written");
+                if !booking.approved {
+                    return self.approve(&next).await.map(|_| Outcome::Updated);
+                }
+                Ok(Outcome::Updated)
+            }
+            Err(api) if api.status() == Some(404) => {
+                tracing::warn!(
+                    booking_id,
+                    "owned booking is gone from Productive; creating it again"
+                );
+                self.create(want).await
+            }
+            Err(api) => Err(ctx(SyncError::Productive(api))),
+        }
+    }
+
+    async fn delete(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
+        let ctx = |error| WriteError::new(entry.key, None, entry.start, entry.end, error);
+        // An interrupted create of a booking no longer wanted: delete it if it exists.
+        let booking_id = match entry.booking_id {
+            Some(id) => Some(id),
+            None => self.find_marked(entry).await.map_err(ctx)?.map(|b| b.id),
+        };
+        if let Some(booking_id) = booking_id {
+            let intent = JournalEntry {
+                state: JournalState::Deleting,
+                booking_id: Some(booking_id),
+                ..entry.clone()
+            };
+            self.store
+                .put_journal(&intent)
+                .await
+                .map_err(|e| ctx(e.into()))?;
+            self.productive
+                .delete_booking(booking_id)
+                .await
+                .map_err(|e| ctx(SyncError::Productive(e)))?;
+            tracing::info!(action = "delete", personio_id = entry.key.period_id, part = entry.key.part, start = %entry.start, end = %entry.end, booking_id, "booking deleted");
+        }
+        self.store
+            .remove_journal(entry.key)
+            .await
+            .map_err(|e| ctx(e.into()))?;
+        Ok(Outcome::Deleted)
+    }
+
+    /// Deletes a second booking marked for a key the journal already owns (left by a write whose
+    /// answer was lost before the journal existed, say). The owned one is untouched.
+    async fn delete_duplicate(&self, b: &Booking) -> Result<Outcome, WriteError> {
+        let key = b
+            .note
+            .as_deref()
+            .and_then(key_from_note)
+            .unwrap_or(BookingKey {
+                period_id: 0,
+                part: 0,
+            });
+        self.productive.delete_booking(b.id).await.map_err(|e| {
+            WriteError::new(
+                key,
+                None,
+                b.started_on,
+                b.ended_on,
+                SyncError::Productive(e),
+            )
+        })?;
+        tracing::info!(
+            action = "delete_duplicate",
+            personio_id = key.period_id,
+            part = key.part,
+            booking_id = b.id,
+            "duplicate booking deleted"
+        );
+        Ok(Outcome::Deleted)
+    }
+
+    /// Approves a booking Productive holds pending (Personio already approved the absence).
+    async fn approve(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
+        let ctx = |error| WriteError::new(entry.key, None, entry.start, entry.end, error);
+        let booking_id = entry.booking_id.unwrap_or_default();
+        let steps = self
+            .productive
+            .approval_statuses(booking_id)
+            .await
+            .map_err(|e| ctx(SyncError::Productive(e)))?;
+        for step in steps.iter().filter(|s| !s.approved && !s.rejected) {
+            self.productive
+                .approve(step.id, "Approved in Personio")
+                .await
+                .map_err(|e| ctx(SyncError::Productive(e)))?;
+        }
+        let mut approved = entry.clone();
+        approved.approved = true;
+        self.store
+            .put_journal(&approved)
+            .await
+            .map_err(|e| ctx(e.into()))?;
+        tracing::info!(
+            action = "approve",
+            personio_id = entry.key.period_id,
+            part = entry.key.part,
+            booking_id,
+            "booking approved"
+        );
+        Ok(Outcome::Approved)
+    }
+}
+
+impl SyncRunner for Syncer {
+    fn run(
+        &self,
+        trigger: Trigger,
+        cancel: CancellationToken,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            // Failures are logged and recorded by `Syncer::run`; the daemon carries on.
+            let _ = Syncer::run(
+                self,
+                RunOptions {
+                    trigger,
+                    dry_run: false,
+                    force_full: false,
+                },
+                cancel,
+            )
+            .await;
+        })
+    }
+}
+
+enum Action<'a> {
+    Create(&'a DesiredBooking),
+    Update(&'a JournalEntry, &'a DesiredBooking),
+    Delete(&'a JournalEntry),
+    DeleteDuplicate(&'a Booking),
+    Approve(&'a JournalEntry),
+}
+
+/// A write that failed, with the record it was for.
+struct WriteError {
+    key: BookingKey,
+    email: Option<String>,
+    dates: String,
+    error: SyncError,
+}
+
+impl WriteError {
+    fn new(
+        key: BookingKey,
+        email: Option<String>,
+        start: NaiveDate,
+        end: NaiveDate,
+        error: SyncError,
+    ) -> Self {
+        let dates = if start == end {
+            start.to_string()
+        } else {
+            format!("{start}..{end}")
+        };
+        Self {
+            key,
+            email,
+            dates,
+            error,
+        }
+    }
+}
+
+/// A write whose request may have reached Productive although no answer came back.
+fn is_ambiguous(error: &ApiError) -> bool {
+    matches!(error, ApiError::Transport { .. } | ApiError::Decode { .. })
+        || error.status().is_some_and(|s| s >= 500)
+}
+
+fn draft(want: &DesiredBooking) -> BookingDraft {
+    BookingDraft {
+        person_id: want.person_id,
+        event_id: want.event_id,
+        started_on: want.start,
+        ended_on: want.end,
+        minutes_per_day: want.minutes,
+        note: want.note.clone(),
+    }
+}
+
+/// Takes Productive's current values into a journal entry.
+fn adopt(entry: &mut JournalEntry, b: &Booking) {
+    entry.booking_id = Some(b.id);
+    entry.person_id = b.person_id;
+    entry.event_id = b.event_id.unwrap_or(entry.event_id);
+    entry.start = b.started_on;
+    entry.end = b.ended_on;
+    entry.minutes = b.minutes_per_day.unwrap_or_default();
+    entry.note = b.note.clone().unwrap_or_default();
+    entry.approved = b.approved;
+    entry.state = JournalState::Synced;
+}
+
+/// The event a Personio type becomes: unpaid for unpaid categories, remote work (always unpaid)
+/// for offsite work, otherwise paid time off.
+pub fn event_draft(t: &AbsenceType) -> EventDraft {
+    let category = t.category.as_deref().unwrap_or_default();
+    let kind = if category == "offsite_work" {
+        EventKind::RemoteWork
+    } else {
+        EventKind::TimeOff
+    };
+    let unpaid = kind == EventKind::RemoteWork
+        || category.starts_with("unpaid")
+        || category == "unexcused_absence";
+    EventDraft {
+        name: t.name.clone(),
+        kind,
+        paid: !unpaid,
+    }
+}
+
+/// Merges a read into the cached periods. A full read (`full_except` holds the ids of records it
+/// could not read) is the whole truth: what it lacks is gone. An incremental read (`None`) only
+/// brings changes. Returns the merged set and what to write back.
+fn merge_periods(
+    cached: Vec<AbsencePeriod>,
+    read: Vec<AbsencePeriod>,
+    full_except: Option<&HashSet<i64>>,
+) -> (Vec<AbsencePeriod>, Vec<AbsencePeriod>, Vec<i64>) {
+    let mut merged: BTreeMap<i64, AbsencePeriod> = cached.into_iter().map(|p| (p.id, p)).collect();
+    let seen: HashSet<i64> = read.iter().map(|p| p.id).collect();
+    let removals: Vec<i64> = match full_except {
+        Some(unreadable) => merged
+            .keys()
+            .copied()
+            .filter(|id| !seen.contains(id) && !unreadable.contains(id))
+            .collect(),
+        None => Vec::new(),
+    };
+    for id in &removals {
+        merged.remove(id);
+    }
+    let mut upserts = Vec::new();
+    for p in read {
+        if merged.get(&p.id) != Some(&p) {
+            upserts.push(p.clone());
+            merged.insert(p.id, p);
+        }
+    }
+    (merged.into_values().collect(), upserts, removals)
+}
+
+/// Builds the issue records of one run.
+struct Issues<'a> {
+    run_id: &'a str,
+    now: DateTime<Utc>,
+}
+
+impl Issues<'_> {
+    fn make(
+        &self,
+        source: &str,
+        kind: &str,
+        id: Option<String>,
+        email: Option<String>,
+        dates: Option<String>,
+        reason: String,
+    ) -> Issue {
+        Issue {
+            key: format!("{source}:{}", id.clone().unwrap_or_else(|| reason.clone())),
+            source: source.to_string(),
+            kind: kind.to_string(),
+            personio_id: id,
+            email,
+            dates,
+            reason,
+            run_id: self.run_id.to_string(),
+            since: self.now,
+        }
+    }
+
+    fn failed(
+        &self,
+        source: &str,
+        id: Option<String>,
+        email: Option<String>,
+        dates: Option<String>,
+        reason: String,
+    ) -> Issue {
+        self.make(source, "failed", id, email, dates, reason)
+    }
+
+    fn unreadable(&self, source: &str, records: &[RejectedRecord]) -> Vec<Issue> {
+        records
+            .iter()
+            .map(|r| {
+                self.failed(
+                    source,
+                    r.id.clone(),
+                    None,
+                    None,
+                    format!("unreadable record: {}", r.reason),
+                )
+            })
+            .collect()
+    }
+
+    fn skipped(&self, source: &str, skip: &Skip) -> Issue {
+        self.make(
+            source,
+            "skipped",
+            Some(skip.personio_id.clone()),
+            Some(skip.email.clone()),
+            Some(skip.dates()),
+            skip.reason.clone(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn period(id: i64, end: &str) -> AbsencePeriod {
+        AbsencePeriod {
+            id,
+            employee_id: 1,
+            email: "a@b.c".into(),
+            type_id: 1,
+            type_name: "V".into(),
+            status: PeriodStatus::Approved,
+            start: "2026-12-01".parse().unwrap(),
+            end: end.parse().unwrap(),
+            half_day_start: false,
+            half_day_end: false,
+        }
+    }
+
+    #[test]
+    fn full_reads_replace_the_cache_and_incremental_reads_patch_it() {
+        let cached = vec![period(1, "2026-12-01"), period(2, "2026-12-02")];
+        let (merged, upserts, removals) = merge_periods(
+            cached.clone(),
+            vec![period(2, "2026-12-03")],
+            Some(&HashSet::new()),
+        );
+        assert_eq!(merged, vec![period(2, "2026-12-03")]);
+        assert_eq!(upserts, vec![period(2, "2026-12-03")]);
+        assert_eq!(removals, vec![1]);
+        let (merged, _, removals) =
+            merge_periods(cached.clone(), vec![], Some(&HashSet::from([1])));
+        assert_eq!(
+            removals,
+            vec![2],
+            "an unreadable record is not taken for deleted"
+        );
+        assert_eq!(merged, vec![period(1, "2026-12-01")]);
+        let (merged, upserts, removals) = merge_periods(
+            cached,
+            vec![period(3, "2026-12-05"), period(1, "2026-12-01")],
+            None,
+        );
+        assert_eq!(
+            merged.iter().map(|p| p.id).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            upserts,
+            vec![period(3, "2026-12-05")],
+            "unchanged periods are not rewritten"
+        );
+        assert!(removals.is_empty());
+    }
+
+    #[test]
+    fn event_kinds_follow_personio_categories() {
+        use crate::domain::AbsenceUnit;
+        let t = |category: &str| AbsenceType {
+            id: 1,
+            name: "X".into(),
+            category: Some(category.into()),
+            unit: AbsenceUnit::Day,
+        };
+        assert_eq!(
+            event_draft(&t("paid_vacation")),
+            EventDraft {
+                name: "X".into(),
+                kind: EventKind::TimeOff,
+                paid: true
+            }
+        );
+        assert_eq!(
+            event_draft(&t("unpaid_vacation")),
+            EventDraft {
+                name: "X".into(),
+                kind: EventKind::TimeOff,
+                paid: false
+            }
+        );
+        assert_eq!(
+            event_draft(&t("offsite_work")),
+            EventDraft {
+                name: "X".into(),
+                kind: EventKind::RemoteWork,
+                paid: false
+            }
+        );
+        assert!(
+            event_draft(&AbsenceType {
+                category: None,
+                ..t("")
+            })
+            .paid
+        );
+    }
+}

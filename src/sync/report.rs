@@ -1,0 +1,213 @@
+//! What a run did, for the run record, logs, `sync --dry-run` and the demo.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::desired::Skip;
+use super::plan::Plan;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    /// Pending bookings approved on Personio's behalf.
+    pub approved: usize,
+    /// Bookings found by their marker and taken into the journal (interrupted creates).
+    pub adopted: usize,
+    /// Owned bookings edited or deleted in Productive and put back.
+    pub drift_repaired: usize,
+    pub events_created: usize,
+    pub events_renamed: usize,
+    /// Skipped records by reason.
+    pub skipped: BTreeMap<String, usize>,
+    pub failed: usize,
+    /// Dry runs only: what a real run would write.
+    pub planned_creates: usize,
+    pub planned_updates: usize,
+    pub planned_deletes: usize,
+}
+
+impl Counts {
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: String,
+    /// A full reconcile (rather than an incremental read).
+    pub full: bool,
+    pub dry_run: bool,
+    /// Stopped early by a shutdown; the rest is written next run.
+    pub interrupted: bool,
+    pub counts: Counts,
+    pub plan: Plan,
+    pub skipped: Vec<Skip>,
+    /// Productive person id → email (or name), for rendering.
+    pub names: HashMap<i64, String>,
+    pub elapsed: std::time::Duration,
+}
+
+/// "8h", "6.5h", "3h53m".
+pub fn hours(minutes: i64) -> String {
+    if minutes % 60 == 0 {
+        format!("{}h", minutes / 60)
+    } else if minutes % 30 == 0 {
+        format!("{:.1}h", minutes as f64 / 60.0)
+    } else {
+        format!("{}h{:02}m", minutes / 60, minutes % 60)
+    }
+}
+
+fn dates(start: NaiveDate, end: NaiveDate) -> String {
+    if start == end {
+        start.to_string()
+    } else {
+        format!("{start}..{end}")
+    }
+}
+
+impl RunReport {
+    /// The plan per person: `+` create, `~` update, `-` delete, `✓` approve.
+    pub fn render_plan(&self) -> String {
+        let mut lines: BTreeMap<String, Vec<(NaiveDate, String)>> = BTreeMap::new();
+        let name = |id: i64| {
+            self.names
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| format!("person {id}"))
+        };
+        for c in &self.plan.creates {
+            lines.entry(name(c.person_id)).or_default().push((
+                c.start,
+                format!(
+                    "+ create {:<23} {:>6}/day  absence {}",
+                    dates(c.start, c.end),
+                    hours(c.minutes),
+                    c.key.period_id
+                ),
+            ));
+        }
+        for (was, c) in &self.plan.updates {
+            lines.entry(name(c.person_id)).or_default().push((
+                c.start,
+                format!(
+                    "~ update {:<23} {:>6}/day  absence {} (was {} {}/day)",
+                    dates(c.start, c.end),
+                    hours(c.minutes),
+                    c.key.period_id,
+                    dates(was.start, was.end),
+                    hours(was.minutes)
+                ),
+            ));
+        }
+        for d in &self.plan.deletes {
+            lines.entry(name(d.person_id)).or_default().push((
+                d.start,
+                format!(
+                    "- delete {:<23} {:>6}/day  absence {}",
+                    dates(d.start, d.end),
+                    hours(d.minutes),
+                    d.key.period_id
+                ),
+            ));
+        }
+        for a in &self.plan.approvals {
+            lines.entry(name(a.person_id)).or_default().push((
+                a.start,
+                format!(
+                    "✓ approve {:<22} absence {}",
+                    dates(a.start, a.end),
+                    a.key.period_id
+                ),
+            ));
+        }
+        let mut out = String::new();
+        for (person, mut items) in lines {
+            items.sort();
+            let _ = writeln!(out, "{person}");
+            for (_, line) in items {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        if out.is_empty() {
+            out.push_str("nothing to change\n");
+        }
+        out
+    }
+
+    /// Skipped records grouped by reason.
+    pub fn render_skipped(&self) -> String {
+        let mut by_reason: BTreeMap<&str, Vec<&Skip>> = BTreeMap::new();
+        for s in &self.skipped {
+            by_reason.entry(&s.reason).or_default().push(s);
+        }
+        let mut out = String::new();
+        for (reason, skips) in by_reason {
+            let _ = writeln!(out, "{reason} ({})", skips.len());
+            for s in skips {
+                let _ = writeln!(
+                    out,
+                    "  {} {} (Personio {})",
+                    s.email,
+                    s.dates(),
+                    s.personio_id
+                );
+            }
+        }
+        out
+    }
+
+    pub fn render_counts(&self) -> String {
+        let c = &self.counts;
+        let mut out = format!(
+            "{} run{}: {} created, {} updated, {} deleted, {} unchanged, {} approved, {} skipped, {} failed",
+            if self.full { "full" } else { "incremental" },
+            if self.dry_run { " (dry run)" } else { "" },
+            c.created,
+            c.updated,
+            c.deleted,
+            c.unchanged,
+            c.approved,
+            c.skipped_total(),
+            c.failed
+        );
+        if self.dry_run {
+            let _ = write!(
+                out,
+                "; would create {}, update {}, delete {}",
+                c.planned_creates, c.planned_updates, c.planned_deletes
+            );
+        }
+        if c.adopted + c.drift_repaired + c.events_created + c.events_renamed > 0 {
+            let _ = write!(
+                out,
+                "; {} adopted, {} drift repaired, {} events created, {} renamed",
+                c.adopted, c.drift_repaired, c.events_created, c.events_renamed
+            );
+        }
+        if self.interrupted {
+            out.push_str("; interrupted by shutdown");
+        }
+        let _ = write!(out, " in {:.1}s", self.elapsed.as_secs_f64());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_hours() {
+        assert_eq!(hours(480), "8h");
+        assert_eq!(hours(390), "6.5h");
+        assert_eq!(hours(233), "3h53m");
+    }
+}
