@@ -333,6 +333,32 @@ impl PersonioSim {
         self.state().quirks = q;
     }
 
+    /// The seeded employees, by id (for assertions and generators).
+    pub fn employees(&self) -> Vec<(i64, SimEmployee)> {
+        self.state()
+            .employees
+            .iter()
+            .map(|(id, e)| (*id, e.clone()))
+            .collect()
+    }
+
+    pub fn time_off_types(&self) -> Vec<(i64, SimTimeOffType)> {
+        self.state()
+            .types
+            .iter()
+            .map(|(id, t)| (*id, t.clone()))
+            .collect()
+    }
+
+    /// Every day-unit period currently in Personio, by id.
+    pub fn time_offs(&self) -> Vec<(i64, SimTimeOff)> {
+        self.state()
+            .time_offs
+            .iter()
+            .map(|(id, t)| (*id, t.period.clone()))
+            .collect()
+    }
+
     /// Fixes the time written into created_at/updated_at of later changes (`None`: real time).
     pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
         self.state().clock = now;

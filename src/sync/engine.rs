@@ -1124,7 +1124,12 @@ impl Issues<'_> {
         reason: String,
     ) -> Issue {
         Issue {
-            key: format!("{source}:{}", id.clone().unwrap_or_else(|| reason.clone())),
+            // Dates tell apart the parts of one period.
+            key: format!(
+                "{source}:{}:{}",
+                id.clone().unwrap_or_else(|| reason.clone()),
+                dates.clone().unwrap_or_default()
+            ),
             source: source.to_string(),
             kind: kind.to_string(),
             personio_id: id,

@@ -4,3 +4,4 @@ mod personio;
 mod productive;
 mod store;
 mod support;
+mod sync;

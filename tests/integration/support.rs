@@ -67,3 +67,267 @@ pub async fn all_dbs() -> Vec<(&'static str, TestDb)> {
         ("postgres", postgres_db().await),
     ]
 }
+
+// ---- end-to-end harness: both simulators, a store and the engine --------------------------------
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Months, NaiveDate, Utc};
+use tokio_util::sync::CancellationToken;
+
+use personio_productive_sync::config::Settings;
+use personio_productive_sync::daemon::Trigger;
+use personio_productive_sync::domain::bookings::key_from_note;
+use personio_productive_sync::domain::capacity::capacity_minutes;
+use personio_productive_sync::domain::AbsenceUnit;
+use personio_productive_sync::http::RetryPolicy;
+use personio_productive_sync::personio::PersonioClient;
+use personio_productive_sync::productive::ProductiveClient;
+use personio_productive_sync::sim::generate::{self, Org, OrgSpec};
+use personio_productive_sync::sim::SimServer;
+use personio_productive_sync::sync::{RunOptions, RunReport, SyncError, Syncer};
+
+pub fn today() -> NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Settings pointing at the simulators, built the way the binary builds them (env layer).
+pub fn sim_settings(personio: &SimServer, productive: &SimServer, db_url: &str) -> Settings {
+    Settings::load_from(
+        None,
+        [
+            ("PPS__PERSONIO__BASE_URL", personio.url()),
+            ("PPS__PERSONIO__CLIENT_ID", generate::CLIENT_ID.to_string()),
+            (
+                "PPS__PERSONIO__CLIENT_SECRET",
+                generate::CLIENT_SECRET.to_string(),
+            ),
+            (
+                "PPS__PRODUCTIVE__BASE_URL",
+                format!("{}/api/v2", productive.url()),
+            ),
+            (
+                "PPS__PRODUCTIVE__API_TOKEN",
+                generate::API_TOKEN.to_string(),
+            ),
+            (
+                "PPS__PRODUCTIVE__ORGANIZATION_ID",
+                generate::ORGANIZATION_ID.to_string(),
+            ),
+            ("PPS__DATABASE__URL", db_url.to_string()),
+            // Tests are not about pacing: the simulators' limits are off too.
+            ("PPS__PRODUCTIVE__REQUESTS_PER_10S", "1000000".to_string()),
+            ("PPS__PRODUCTIVE__REQUESTS_PER_30MIN", "1000000".to_string()),
+            ("PPS__PERSONIO__REQUESTS_PER_MINUTE", "1000000".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v)),
+    )
+    .unwrap()
+}
+
+/// An organisation in both simulators, served on loopback, with a store and an engine.
+pub struct Harness {
+    pub org: Org,
+    pub personio_server: SimServer,
+    pub productive_server: SimServer,
+    pub db: TestDb,
+    pub syncer: Syncer,
+    pub settings: Settings,
+}
+
+impl Harness {
+    pub async fn new(org: Org, db: TestDb) -> Self {
+        org.productive.set_rate_limit_scale(0.0);
+        org.personio
+            .set_quirks(personio_productive_sync::sim::personio::PersonioQuirks {
+                rate_limit_scale: 0.0,
+                ..Default::default()
+            });
+        let personio_server = org.personio.start().await.unwrap();
+        let productive_server = org.productive.start().await.unwrap();
+        use secrecy::ExposeSecret;
+        let settings = sim_settings(&personio_server, &productive_server, db.url.expose_secret());
+        let retry = RetryPolicy {
+            base_delay: std::time::Duration::from_millis(5),
+            ..RetryPolicy::default()
+        };
+        let syncer = Syncer::new(
+            personio_productive_sync::app::sync_settings(&settings).unwrap(),
+            db.store.clone(),
+            Arc::new(PersonioClient::new(&settings.personio, retry).unwrap()),
+            ProductiveClient::new(&settings.productive, retry).unwrap(),
+        );
+        Self {
+            org,
+            personio_server,
+            productive_server,
+            db,
+            syncer,
+            settings,
+        }
+    }
+
+    pub async fn generated(employees: usize, periods: usize, db: TestDb) -> Self {
+        Self::new(
+            generate::generate(&OrgSpec::new(employees, periods, today())),
+            db,
+        )
+        .await
+    }
+
+    pub async fn try_sync(&self, dry_run: bool, force_full: bool) -> Result<RunReport, SyncError> {
+        let options = RunOptions {
+            trigger: Trigger::Manual,
+            dry_run,
+            force_full,
+        };
+        self.syncer.run(options, CancellationToken::new()).await
+    }
+
+    pub async fn sync(&self) -> RunReport {
+        self.try_sync(false, false).await.expect("sync run")
+    }
+
+    pub async fn sync_full(&self) -> RunReport {
+        self.try_sync(false, true).await.expect("sync run")
+    }
+
+    /// Productive writes (non-GET requests) since the counters were last reset.
+    pub fn productive_writes(&self) -> u64 {
+        self.org.productive.control().requests.writes()
+    }
+
+    pub fn reset_counters(&self) {
+        self.org.productive.control().requests.reset();
+        self.org.personio.control().requests.reset();
+    }
+}
+
+/// (person id, date) → every (event name, minutes) booked that day.
+pub type DayBook = BTreeMap<(i64, NaiveDate), Vec<(String, i64)>>;
+
+/// What the rules say Productive should hold, computed straight from both simulators' state
+/// (independently of the engine): approved day-unit periods ending in the last 3 months or
+/// later, on the one active person with the same email, full days at capacity, half days at
+/// half (rounded up), nothing on days without capacity, nothing for limited events.
+pub fn expected_days(org: &Org) -> DayBook {
+    let window_start = today().checked_sub_months(Months::new(3)).unwrap();
+    let people = org.productive.people();
+    let events = org.productive.events();
+    let types: BTreeMap<i64, _> = org.personio.time_off_types().into_iter().collect();
+    let employees: BTreeMap<i64, _> = org.personio.employees().into_iter().collect();
+    let mut out = DayBook::new();
+    for (_, p) in org.personio.time_offs() {
+        let t = &types[&p.type_id];
+        if p.status != "approved" || p.end < window_start || t.unit != AbsenceUnit::Day {
+            continue;
+        }
+        let email = employees[&p.employee_id].email.trim().to_lowercase();
+        let matches: Vec<_> = people
+            .iter()
+            .filter(|(_, person)| {
+                person.active
+                    && person.email.as_deref().map(|e| e.trim().to_lowercase())
+                        == Some(email.clone())
+            })
+            .collect();
+        let [(person_id, person)] = matches.as_slice() else {
+            continue;
+        };
+        let event = events
+            .iter()
+            .find(|(_, e)| !e.archived && e.name.eq_ignore_ascii_case(&t.name))
+            .map(|(_, e)| e.clone());
+        if event.as_ref().is_some_and(|e| e.limitation_type_id != 4) {
+            continue;
+        }
+        let event_name = event
+            .map(|e| e.name)
+            .unwrap_or_else(|| t.name.clone())
+            .to_lowercase();
+        let mut day = p.start;
+        while day <= p.end {
+            let capacity = capacity_minutes(&person.availabilities, day);
+            let half = if p.start == p.end {
+                p.half_day_start || p.half_day_end
+            } else {
+                (day == p.start && p.half_day_start) || (day == p.end && p.half_day_end)
+            };
+            let minutes = if half { (capacity + 1) / 2 } else { capacity };
+            if minutes > 0 {
+                out.entry((*person_id, day))
+                    .or_default()
+                    .push((event_name.clone(), minutes));
+            }
+            day = day.succ_opt().unwrap();
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// What Productive holds in bookings the sync made, day by day (days with capacity only, as
+/// Productive books them).
+pub fn actual_days(org: &Org) -> DayBook {
+    let people: BTreeMap<i64, _> = org.productive.people().into_iter().collect();
+    let events: BTreeMap<i64, _> = org.productive.events().into_iter().collect();
+    let mut out = DayBook::new();
+    for (_, b) in org.productive.bookings() {
+        if b.note.as_deref().and_then(key_from_note).is_none() {
+            continue;
+        }
+        let name = events[&b.event_id.unwrap()].name.to_lowercase();
+        let mut day = b.started_on;
+        while day <= b.ended_on {
+            if capacity_minutes(&people[&b.person_id].availabilities, day) > 0 {
+                out.entry((b.person_id, day))
+                    .or_default()
+                    .push((name.clone(), b.time.unwrap()));
+            }
+            day = day.succ_opt().unwrap();
+        }
+    }
+    for v in out.values_mut() {
+        v.sort();
+    }
+    out
+}
+
+/// Asserts Productive holds exactly what the rules say, with no duplicate and every sync
+/// booking approved, and the hand-made bookings untouched.
+pub fn assert_exact(org: &Org) {
+    let expected = expected_days(org);
+    let actual = actual_days(org);
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(k, v)| actual.get(k) != Some(v))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = actual
+        .iter()
+        .filter(|(k, v)| expected.get(k) != Some(v))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "expected but not booked: {missing:?}\nbooked but not expected: {extra:?}"
+    );
+    let mut keys = std::collections::HashSet::new();
+    for (id, b) in org.productive.bookings() {
+        if let Some(key) = b.note.as_deref().and_then(key_from_note) {
+            assert!(keys.insert(key), "duplicate booking {id} for {key:?}");
+            assert!(b.approved, "booking {id} is still pending approval");
+        }
+    }
+    let bookings: BTreeMap<i64, _> = org.productive.bookings().into_iter().collect();
+    for id in &org.hand_made_bookings {
+        assert!(
+            bookings.contains_key(id),
+            "hand-made booking {id} was deleted"
+        );
+    }
+}
