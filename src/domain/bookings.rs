@@ -83,16 +83,13 @@ pub fn expand(
 const MARKER: &str = "Synced from Personio · absence ";
 
 /// The note on every booking the sync writes. It names the period and the part, so a booking
-/// whose creation was interrupted can be found and adopted instead of created twice.
-pub fn note_for(key: BookingKey, parts: usize, type_name: &str) -> String {
+/// whose creation was interrupted can be found and adopted instead of created twice. The
+/// absence type is left out on purpose: renaming a type must not rewrite every booking.
+pub fn note_for(key: BookingKey, parts: usize) -> String {
     if parts > 1 {
-        format!(
-            "{MARKER}{} · part {}/{parts} · {type_name}",
-            key.period_id,
-            key.part + 1
-        )
+        format!("{MARKER}{} · part {}/{parts}", key.period_id, key.part + 1)
     } else {
-        format!("{MARKER}{} · {type_name}", key.period_id)
+        format!("{MARKER}{}", key.period_id)
     }
 }
 
@@ -242,11 +239,8 @@ mod tests {
             period_id: 123,
             part: 1,
         };
-        let note = note_for(key, 3, "Vacation");
-        assert_eq!(
-            note,
-            "Synced from Personio · absence 123 · part 2/3 · Vacation"
-        );
+        let note = note_for(key, 3);
+        assert_eq!(note, "Synced from Personio · absence 123 · part 2/3");
         assert_eq!(key_from_note(&note), Some(key));
         let single = note_for(
             BookingKey {
@@ -254,8 +248,10 @@ mod tests {
                 part: 0,
             },
             1,
-            "Sick leave",
         );
+        assert_eq!(single, "Synced from Personio · absence 9");
+        // People may add text around the marker.
+        assert_eq!(key_from_note(&format!("{note} (see HR)")), Some(key));
         assert_eq!(
             key_from_note(&single),
             Some(BookingKey {
@@ -264,6 +260,8 @@ mod tests {
             })
         );
         assert_eq!(key_from_note("Dentist"), None);
+        // People may add text around the marker.
+        assert_eq!(key_from_note(&format!("{note} (see HR)")), Some(key));
         assert_eq!(key_from_note("Synced from Personio · absence x"), None);
     }
 

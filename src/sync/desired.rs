@@ -121,7 +121,7 @@ pub fn desired(
                     start: segment.start,
                     end: segment.end,
                     minutes: segment.minutes,
-                    note: note_for(key, parts, &period.type_name),
+                    note: note_for(key, parts),
                     email: period.email.clone(),
                 },
             );
@@ -198,7 +198,7 @@ mod tests {
         }];
         assert_eq!((b.person_id, b.event_id, b.minutes), (1, 500, 480));
         assert_eq!((b.start, b.end), (d("2026-11-30"), d("2026-12-02")));
-        assert_eq!(b.note, "Synced from Personio · absence 1 · Vacation");
+        assert_eq!(b.note, "Synced from Personio · absence 1");
         let reasons: Vec<(&str, &str)> = out
             .skipped
             .iter()

@@ -86,7 +86,10 @@ pub struct Syncer {
 /// What one write did, folded into the run's counts.
 enum Outcome {
     Created,
+    /// Created pending in Productive, then approved.
+    CreatedApproved,
     Updated,
+    UpdatedApproved,
     Deleted,
     Approved,
     /// The write may or may not have happened (its answer was lost); the next run resolves it.
@@ -272,7 +275,17 @@ impl Syncer {
             self.store.update_periods(&upserts, &removals).await?;
         }
 
-        let want = desired(&periods, &index, &events_by_type, &window);
+        let mut want = desired(&periods, &index, &events_by_type, &window);
+        let journal = self.store.journal().await?;
+        // A booked period no longer in the cache either ended before the window (left alone) or
+        // was deleted; only the latter loses its bookings.
+        let known: HashSet<i64> = periods.iter().map(|p| p.id).collect();
+        for entry in journal
+            .iter()
+            .filter(|e| !known.contains(&e.key.period_id) && !window.covers(e.end))
+        {
+            want.keep.insert(entry.key.period_id);
+        }
         for skip in &want.skipped {
             tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
             *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
@@ -307,14 +320,20 @@ impl Syncer {
         }
 
         // The journal, resolved against what Productive holds.
-        let journal = self.store.journal().await?;
         let owned_events: Vec<i64> = events_by_type
             .values()
             .copied()
             .filter(|id| *id > 0)
             .collect();
         let (journal, duplicates) = if full {
-            self.reconcile(journal, &owned_events, &window, dry, &mut counts)
+            // Early parts of a period that ends inside the window may start long before it.
+            let read_from = want
+                .bookings
+                .values()
+                .map(|b| b.start)
+                .chain(journal.iter().map(|e| e.start))
+                .fold(window.start, NaiveDate::min);
+            self.reconcile(journal, &owned_events, read_from, dry, &mut counts)
                 .await?
         } else {
             (
@@ -336,7 +355,15 @@ impl Syncer {
             for outcome in self.apply(&plan, &duplicates, &issues_of, cancel).await {
                 match outcome {
                     Outcome::Created => counts.created += 1,
+                    Outcome::CreatedApproved => {
+                        counts.created += 1;
+                        counts.approved += 1;
+                    }
                     Outcome::Updated => counts.updated += 1,
+                    Outcome::UpdatedApproved => {
+                        counts.updated += 1;
+                        counts.approved += 1;
+                    }
                     Outcome::Deleted => counts.deleted += 1,
                     Outcome::Approved => counts.approved += 1,
                     Outcome::Unknown(reason) => {
@@ -529,7 +556,7 @@ impl Syncer {
         &self,
         journal: Vec<JournalEntry>,
         owned_events: &[i64],
-        window: &Window,
+        read_from: NaiveDate,
         dry: bool,
         counts: &mut Counts,
     ) -> Result<(Vec<JournalEntry>, Vec<Booking>), SyncError> {
@@ -538,7 +565,7 @@ impl Syncer {
         } else {
             let filter = BookingFilter {
                 event_ids: owned_events.to_vec(),
-                after: Some(window.start),
+                after: Some(read_from),
                 ..Default::default()
             };
             self.productive
@@ -571,8 +598,8 @@ impl Syncer {
         let mut resolved = Vec::with_capacity(journal.len());
         for mut entry in journal {
             let current = entry.booking_id.and_then(|id| by_id.get(&id).copied());
-            // Bookings ending before the window were not read: nothing is known about them.
-            let was_read = window.covers(entry.end);
+            // Bookings ending before `read_from` were not read: nothing is known about them.
+            let was_read = entry.end >= read_from;
             match (entry.state, current) {
                 (JournalState::Deleting, None) if was_read => {
                     if !dry {
@@ -799,7 +826,7 @@ impl Syncer {
                     .map_err(|e| ctx(e.into()))?;
                 tracing::info!(action = "create", personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id = booking.id, "booking written");
                 if !booking.approved {
-                    return self.approve(&entry).await.map(|_| Outcome::Created);
+                    return self.approve(&entry).await.map(|_| Outcome::CreatedApproved);
                 }
                 Ok(Outcome::Created)
             }
@@ -860,7 +887,7 @@ impl Syncer {
                     .map_err(|e| ctx(e.into()))?;
                 tracing::info!(action = "update", personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id, "booking written");
                 if !booking.approved {
-                    return self.approve(&next).await.map(|_| Outcome::Updated);
+                    return self.approve(&next).await.map(|_| Outcome::UpdatedApproved);
                 }
                 Ok(Outcome::Updated)
             }

@@ -88,6 +88,14 @@ use personio_productive_sync::sim::generate::{self, Org, OrgSpec};
 use personio_productive_sync::sim::SimServer;
 use personio_productive_sync::sync::{RunOptions, RunReport, SyncError, Syncer};
 
+pub fn full_run() -> RunOptions {
+    RunOptions {
+        trigger: Trigger::Manual,
+        dry_run: false,
+        force_full: true,
+    }
+}
+
 pub fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
@@ -130,8 +138,9 @@ pub fn sim_settings(personio: &SimServer, productive: &SimServer, db_url: &str) 
 /// An organisation in both simulators, served on loopback, with a store and an engine.
 pub struct Harness {
     pub org: Org,
-    pub personio_server: SimServer,
-    pub productive_server: SimServer,
+    // Held to keep the simulators serving.
+    _personio_server: SimServer,
+    _productive_server: SimServer,
     pub db: TestDb,
     pub syncer: Syncer,
     pub settings: Settings,
@@ -161,8 +170,8 @@ impl Harness {
         );
         Self {
             org,
-            personio_server,
-            productive_server,
+            _personio_server: personio_server,
+            _productive_server: productive_server,
             db,
             syncer,
             settings,
@@ -192,6 +201,18 @@ impl Harness {
 
     pub async fn sync_full(&self) -> RunReport {
         self.try_sync(false, true).await.expect("sync run")
+    }
+
+    /// Another engine on the same simulators and store whose "now" is `now`.
+    pub async fn syncer_with_clock(&self, now: chrono::DateTime<Utc>) -> Syncer {
+        let retry = RetryPolicy::default();
+        Syncer::new(
+            personio_productive_sync::app::sync_settings(&self.settings).unwrap(),
+            self.db.store.clone(),
+            Arc::new(PersonioClient::new(&self.settings.personio, retry).unwrap()),
+            ProductiveClient::new(&self.settings.productive, retry).unwrap(),
+        )
+        .with_clock(Arc::new(move || now))
     }
 
     /// Productive writes (non-GET requests) since the counters were last reset.
