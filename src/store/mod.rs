@@ -521,7 +521,8 @@ impl Store {
 
     /// Takes the run lock unless another runner holds it. On PostgreSQL this is a session
     /// advisory lock on a dedicated connection (released when the connection closes, even if
-    /// this process dies); on SQLite a lease row that expires after `lease`.
+    /// this process dies); on SQLite a lease row that expires after `lease` and is renewed every
+    /// third of it while held, so a killed process blocks the next run for one `lease` at most.
     pub async fn try_lock(
         &self,
         holder: &str,
@@ -554,9 +555,18 @@ impl Store {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
-                Ok((taken == 1).then(|| RunLock::Lease {
+                if taken != 1 {
+                    return Ok(None);
+                }
+                let renewal = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(renew_lease(
+                    self.pool.clone(),
+                    holder.to_string(),
+                    lease,
+                )));
+                Ok(Some(RunLock::Lease {
                     pool: self.pool.clone(),
                     holder: holder.to_string(),
+                    renewal,
                 }))
             }
         }
@@ -567,7 +577,12 @@ impl Store {
 #[derive(Debug)]
 pub enum RunLock {
     Advisory(sqlx::AnyConnection),
-    Lease { pool: AnyPool, holder: String },
+    Lease {
+        pool: AnyPool,
+        holder: String,
+        /// Dropping the lock (or the process) ends the renewals.
+        renewal: tokio_util::task::AbortOnDropHandle<()>,
+    },
 }
 
 impl RunLock {
@@ -580,7 +595,12 @@ impl RunLock {
                     .await?;
                 conn.close().await?;
             }
-            Self::Lease { pool, holder } => {
+            Self::Lease {
+                pool,
+                holder,
+                renewal,
+            } => {
+                drop(renewal);
                 sqlx::query("DELETE FROM run_lease WHERE name = 'sync' AND holder = $1")
                     .bind(holder)
                     .execute(&pool)
@@ -588,6 +608,25 @@ impl RunLock {
             }
         }
         Ok(())
+    }
+}
+
+/// Keeps a lease alive while its holder runs.
+async fn renew_lease(pool: AnyPool, holder: String, lease: chrono::Duration) {
+    let every = (lease / 3)
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(every).await;
+        let renewed =
+            sqlx::query("UPDATE run_lease SET expires_at = $1 WHERE name = 'sync' AND holder = $2")
+                .bind(ts(Utc::now() + lease))
+                .bind(&holder)
+                .execute(&pool)
+                .await;
+        if let Err(e) = renewed {
+            tracing::warn!(error = %e, "could not renew the run lease");
+        }
     }
 }
 

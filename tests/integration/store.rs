@@ -314,3 +314,15 @@ async fn a_dead_runner_does_not_hold_the_lock_forever() {
         .unwrap()
         .is_some());
 }
+
+#[tokio::test]
+async fn a_held_sqlite_lease_is_renewed_while_its_holder_lives() {
+    let db = sqlite_db().await;
+    let lease = Duration::milliseconds(300);
+    let held = db.store.try_lock("a", lease).await.unwrap().unwrap();
+    // Several lease lengths later the holder still has it.
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert!(db.store.try_lock("b", lease).await.unwrap().is_none());
+    held.release().await.unwrap();
+    assert!(db.store.try_lock("b", lease).await.unwrap().is_some());
+}
