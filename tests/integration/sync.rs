@@ -62,6 +62,11 @@ async fn small() -> Harness {
     Harness::generated(24, 5, sqlite_db().await).await
 }
 
+/// The same on PostgreSQL: the scenarios that lean hardest on the journal run on both backends.
+async fn small_on_postgres() -> Harness {
+    Harness::generated(24, 5, postgres_db().await).await
+}
+
 /// An approved, multi-day vacation period in the future of a plainly matched employee.
 fn future_vacation(org: &Org) -> (i64, SimTimeOff) {
     let matched: BTreeSet<i64> = org
@@ -129,7 +134,7 @@ async fn moved_shortened_and_halved_periods_update_their_bookings() {
 
 #[tokio::test]
 async fn deleted_rejected_and_unapproved_periods_lose_their_bookings() {
-    let h = small().await;
+    let h = small_on_postgres().await;
     h.sync().await;
     let (deleted, _) = future_vacation(&h.org);
     h.org.personio.delete_time_off(deleted);
@@ -256,7 +261,7 @@ async fn types_map_to_events_new_and_renamed_types_follow() {
 
 #[tokio::test]
 async fn drift_in_owned_bookings_is_repaired_at_the_full_reconcile_and_hand_made_ones_are_left() {
-    let h = small().await;
+    let h = small_on_postgres().await;
     h.sync().await;
     let owned: Vec<i64> = h
         .org
@@ -388,7 +393,7 @@ async fn skipped_records_are_reported_with_reasons() {
 
 #[tokio::test]
 async fn lost_write_answers_never_leave_a_duplicate_or_a_gap() {
-    let h = small().await;
+    let h = small_on_postgres().await;
     h.org.productive.control().set_faults(FaultSettings {
         lose_write_answer_rate: 0.4,
         ..Default::default()
@@ -413,7 +418,7 @@ async fn a_lost_state_store_adopts_the_existing_bookings_instead_of_duplicating_
     let h = small().await;
     h.sync().await;
     let bookings = h.org.productive.bookings().len();
-    let fresh = Harness::new(h.org.clone(), sqlite_db().await).await;
+    let fresh = Harness::new(h.org.clone(), postgres_db().await).await;
     let report = fresh.sync().await;
     assert_eq!(report.counts.created, 0, "{}", report.render_counts());
     assert!(report.counts.adopted > 0);
