@@ -100,29 +100,34 @@ impl PersonioClient {
 
     /// Every employee with a readable id and email (record offset paging, 0-based pages).
     pub async fn employees(&self) -> Result<Fetched<Employee>, ApiError> {
+        self.record_offset_pages("/v1/company/employees", EMPLOYEES_LIMIT, employee)
+            .await
+    }
+
+    /// All pages of an endpoint paged by record offset, until a short page or the total count
+    /// is reached. (Page numbers in the metadata are 0-based on some endpoints and 1-based on
+    /// others, so they are not trusted here.)
+    async fn record_offset_pages<T>(
+        &self,
+        path: &str,
+        limit: usize,
+        convert: fn(Value) -> Result<T, RejectedRecord>,
+    ) -> Result<Fetched<T>, ApiError> {
         let mut fetched = Fetched::default();
         let mut seen = HashSet::new();
         let mut offset = 0usize;
         for _ in 0..MAX_PAGES {
-            let page = self
-                .page(
-                    "/v1/company/employees",
-                    &[
-                        ("limit", EMPLOYEES_LIMIT.to_string()),
-                        ("offset", offset.to_string()),
-                    ],
-                )
-                .await?;
+            let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+            let page = self.page(path, &query).await?;
             let count = page.data.len();
             for record in page.data {
-                collect(&mut fetched, &mut seen, record, employee);
+                collect(&mut fetched, &mut seen, record, convert);
             }
-            let meta = page.metadata.unwrap_or_default();
-            let last_by_meta = matches!(
-                (meta.current_page, meta.total_pages),
-                (Some(current), Some(total)) if current + 1 >= total
-            );
-            if count < EMPLOYEES_LIMIT || last_by_meta {
+            let total_reached = page
+                .metadata
+                .and_then(|meta| meta.total_elements)
+                .is_some_and(|total| (offset + count) as i64 >= total);
+            if count < limit || total_reached {
                 return Ok(fetched);
             }
             offset += count;
@@ -263,33 +268,8 @@ impl PersonioClient {
 #[async_trait::async_trait]
 impl AbsenceSource for PersonioClient {
     async fn absence_types(&self) -> Result<Fetched<AbsenceType>, ApiError> {
-        let mut fetched = Fetched::default();
-        let mut seen = HashSet::new();
-        let mut offset = 0usize;
-        for _ in 0..MAX_PAGES {
-            let page = self
-                .page(
-                    "/v1/company/time-off-types",
-                    &[
-                        ("limit", TYPES_LIMIT.to_string()),
-                        ("offset", offset.to_string()),
-                    ],
-                )
-                .await?;
-            let count = page.data.len();
-            for record in page.data {
-                collect(&mut fetched, &mut seen, record, absence_type);
-            }
-            let meta = page.metadata.unwrap_or_default();
-            let total_reached = meta
-                .total_elements
-                .is_some_and(|total| (offset + count) as i64 >= total);
-            if count < TYPES_LIMIT || total_reached {
-                return Ok(fetched);
-            }
-            offset += count;
-        }
-        Err(endless(offset))
+        self.record_offset_pages("/v1/company/time-off-types", TYPES_LIMIT, absence_type)
+            .await
     }
 
     async fn time_offs(&self, query: &TimeOffQuery) -> Result<Fetched<AbsencePeriod>, ApiError> {

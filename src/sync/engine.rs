@@ -791,15 +791,7 @@ impl Syncer {
     }
 
     async fn create(&self, want: &DesiredBooking) -> Result<Outcome, WriteError> {
-        let ctx = |error| {
-            WriteError::new(
-                want.key,
-                Some(want.email.clone()),
-                want.start,
-                want.end,
-                error,
-            )
-        };
+        let ctx = |error| WriteError::wanted(want, error);
         let mut entry = JournalEntry {
             key: want.key,
             person_id: want.person_id,
@@ -848,15 +840,7 @@ impl Syncer {
         entry: &JournalEntry,
         want: &DesiredBooking,
     ) -> Result<Outcome, WriteError> {
-        let ctx = |error| {
-            WriteError::new(
-                want.key,
-                Some(want.email.clone()),
-                want.start,
-                want.end,
-                error,
-            )
-        };
+        let ctx = |error| WriteError::wanted(want, error);
         let Some(booking_id) = entry.booking_id else {
             return self.create(want).await;
         };
@@ -904,7 +888,7 @@ impl Syncer {
     }
 
     async fn delete(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
-        let ctx = |error| WriteError::new(entry.key, None, entry.start, entry.end, error);
+        let ctx = |error| WriteError::recorded(entry, error);
         // An interrupted create of a booking no longer wanted: delete it if it exists.
         let booking_id = match entry.booking_id {
             Some(id) => Some(id),
@@ -965,7 +949,7 @@ impl Syncer {
 
     /// Approves a booking Productive holds pending (Personio already approved the absence).
     async fn approve(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
-        let ctx = |error| WriteError::new(entry.key, None, entry.start, entry.end, error);
+        let ctx = |error| WriteError::recorded(entry, error);
         let booking_id = entry.booking_id.unwrap_or_default();
         let steps = self
             .productive
@@ -1052,6 +1036,20 @@ impl WriteError {
             dates,
             error,
         }
+    }
+
+    fn wanted(want: &DesiredBooking, error: SyncError) -> Self {
+        Self::new(
+            want.key,
+            Some(want.email.clone()),
+            want.start,
+            want.end,
+            error,
+        )
+    }
+
+    fn recorded(entry: &JournalEntry, error: SyncError) -> Self {
+        Self::new(entry.key, None, entry.start, entry.end, error)
     }
 }
 
