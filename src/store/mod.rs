@@ -189,6 +189,9 @@ impl Store {
                     // WAL lets `status` read while a run writes; the timeout rides out short locks.
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // Safe against process crashes in WAL mode; a write lost to a power cut is
+                    // recovered through the booking markers.
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
                     Ok(())
                 })
             }),
