@@ -313,3 +313,78 @@ pub async fn healthcheck(settings: &Settings) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn status_shows_runs_and_every_skipped_or_failed_record() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        let runs = vec![
+            RunRecord {
+                id: "r2".into(),
+                trigger: "signal".into(),
+                dry_run: false,
+                full_read: false,
+                started_at: t + chrono::Duration::hours(1),
+                finished_at: None,
+                outcome: "failed".into(),
+                counts: None,
+                error: Some(
+                    "reading Personio failed: personio: HTTP 503: Service Unavailable".into(),
+                ),
+            },
+            RunRecord {
+                id: "r1".into(),
+                trigger: "startup".into(),
+                dry_run: false,
+                full_read: true,
+                started_at: t,
+                finished_at: Some(t + chrono::Duration::milliseconds(2500)),
+                outcome: "partial".into(),
+                counts: Some(
+                    serde_json::json!({"created": 12, "updated": 1, "deleted": 2, "unchanged": 40, "failed": 1, "skipped": {"a": 2, "b": 1}}),
+                ),
+                error: None,
+            },
+        ];
+        let issues = vec![Issue {
+            key: "periods:77:2026-12-01".into(),
+            source: "periods".into(),
+            kind: "skipped".into(),
+            personio_id: Some("77".into()),
+            email: Some("nobody@example.com".into()),
+            dates: Some("2026-12-01..2026-12-03".into()),
+            reason: "no Productive person with this email".into(),
+            run_id: "r1".into(),
+            since: t,
+        }];
+        let text = render_status(&runs, &issues);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("2026-11-26 09:00:00  signal    failed"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with("HTTP 503: Service Unavailable"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("partial") && lines[2].contains("2.5"),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with("full +12 ~1 -2 =40 skipped 3 failed 1"),
+            "{text}"
+        );
+        assert!(text.contains("1 records skipped or failed:"));
+        assert!(
+            text.contains("skipped  77           nobody@example.com"),
+            "{text}"
+        );
+        assert!(text.contains("no Productive person with this email"));
+        assert!(render_status(&[], &[]).starts_with("no sync has run yet"));
+    }
+}
