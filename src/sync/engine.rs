@@ -598,6 +598,7 @@ impl Syncer {
 
         let mut resolved = Vec::with_capacity(journal.len());
         for mut entry in journal {
+            let recorded = entry.clone();
             let current = entry.booking_id.and_then(|id| by_id.get(&id).copied());
             // Bookings ending before `read_from` were not read: nothing is known about them.
             let was_read = entry.end >= read_from;
@@ -616,9 +617,8 @@ impl Syncer {
                     }
                 }
                 (state, Some(b)) => {
-                    let before = entry.clone();
                     adopt(&mut entry, b);
-                    if state == JournalState::Synced && entry != before {
+                    if state == JournalState::Synced && entry != recorded {
                         tracing::warn!(
                             personio_id = entry.key.period_id,
                             part = entry.key.part,
@@ -641,7 +641,9 @@ impl Syncer {
                     }
                 },
             }
-            if !dry && entry.state == JournalState::Synced {
+            // Only what Productive taught us is written back (a reconcile of an unchanged
+            // organisation writes nothing).
+            if !dry && entry.state == JournalState::Synced && entry != recorded {
                 self.store.put_journal(&entry).await?;
             }
             resolved.push(entry);
