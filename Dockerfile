@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t personio-productive-sync .
-FROM rust:1.85-slim-bookworm AS build
+FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 # Dependencies first, in their own layer: rebuilt only when the manifest or lock file changes.
 COPY Cargo.toml Cargo.lock ./
