@@ -3,6 +3,7 @@
 //! (sqlx `Any`) with the same portable SQL and the same embedded migrations.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -26,6 +27,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value is unreadable: {0}")]
     Corrupt(String),
+    #[error("run lock file: {0}")]
+    LockFile(#[from] std::io::Error),
 }
 
 impl StoreError {
@@ -50,6 +53,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite on a file: the file locked while a sync runs.
+    lock_file: Option<PathBuf>,
 }
 
 /// One sync run as recorded.
@@ -198,7 +203,19 @@ impl Store {
             Backend::Postgres => options,
         };
         let pool = options.connect(&url).await?;
-        Ok(Self { pool, backend })
+        let lock_file = match backend {
+            Backend::Sqlite => sqlite_file(raw).map(|db| {
+                let mut name = db.into_os_string();
+                name.push(".run-lock");
+                PathBuf::from(name)
+            }),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            lock_file,
+        })
     }
 
     /// Applies the embedded migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so
@@ -524,8 +541,12 @@ impl Store {
 
     /// Takes the run lock unless another runner holds it. On PostgreSQL this is a session
     /// advisory lock on a dedicated connection (released when the connection closes, even if
-    /// this process dies); on SQLite a lease row that expires after `lease` and is renewed every
-    /// third of it while held, so a killed process blocks the next run for one `lease` at most.
+    /// this process dies). On SQLite it is an OS lock on a file beside the database, which the
+    /// kernel releases when the holder dies however it dies (SIGKILL, OOM), plus a lease row that
+    /// expires after `lease` and is renewed every third of it while held. A runner holding the
+    /// file lock takes over any lease, which can only be a dead holder's: without that, every
+    /// crash would lock the next runs out for one `lease`. Only an in-memory database, which
+    /// has no file, relies on the lease alone.
     pub async fn try_lock(
         &self,
         holder: &str,
@@ -546,15 +567,23 @@ impl Store {
                 }
             }
             Backend::Sqlite => {
+                let file = match &self.lock_file {
+                    Some(path) => match try_lock_file(path)? {
+                        Some(file) => Some(file),
+                        None => return Ok(None),
+                    },
+                    None => None,
+                };
                 let now = Utc::now();
                 let taken = sqlx::query(
                     "INSERT INTO run_lease (name, holder, expires_at) VALUES ('sync', $1, $2)
                      ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-                     WHERE run_lease.expires_at < $3 OR run_lease.holder = excluded.holder",
+                     WHERE run_lease.expires_at < $3 OR run_lease.holder = excluded.holder OR $4 = 1",
                 )
                 .bind(holder)
                 .bind(ts(now + lease))
                 .bind(ts(now))
+                .bind(i64::from(file.is_some()))
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
@@ -570,6 +599,7 @@ impl Store {
                     pool: self.pool.clone(),
                     holder: holder.to_string(),
                     renewal,
+                    _file: file,
                 }))
             }
         }
@@ -585,6 +615,8 @@ pub enum RunLock {
         holder: String,
         /// Dropping the lock (or the process) ends the renewals.
         renewal: tokio_util::task::AbortOnDropHandle<()>,
+        /// Unlocked when dropped (after the row is deleted), or by the kernel if the process dies.
+        _file: Option<std::fs::File>,
     },
 }
 
@@ -602,6 +634,7 @@ impl RunLock {
                 pool,
                 holder,
                 renewal,
+                ..
             } => {
                 drop(renewal);
                 sqlx::query("DELETE FROM run_lease WHERE name = 'sync' AND holder = $1")
@@ -630,6 +663,38 @@ async fn renew_lease(pool: AnyPool, holder: String, lease: chrono::Duration) {
         if let Err(e) = renewed {
             tracing::warn!(error = %e, "could not renew the run lease");
         }
+    }
+}
+
+/// The database file of an SQLite URL (`sqlite://path`, `sqlite:path`, with or without query);
+/// `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!in_memory).then(|| PathBuf::from(path))
+}
+
+/// Takes an exclusive `flock` on `path` (created if missing) without waiting: the file while
+/// locked, `None` if another open file holds it.
+fn try_lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    // SAFETY: flock only acts on the descriptor, which `file` keeps open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(file));
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() == std::io::ErrorKind::WouldBlock {
+        Ok(None)
+    } else {
+        Err(err)
     }
 }
 

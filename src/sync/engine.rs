@@ -30,8 +30,9 @@ use super::report::{Counts, RunReport};
 
 const CURSOR_LAST_FULL: &str = "last_full_reconcile";
 const CURSOR_UPDATED_FROM: &str = "personio_updated_from";
-/// How long an SQLite run lease outlives a killed holder (it is renewed while the run lives;
-/// PostgreSQL locks die with the process).
+/// How long an SQLite run lease outlives a killed holder (it is renewed while the run lives).
+/// Only an in-memory database waits it out: PostgreSQL locks and SQLite file locks die with the
+/// process.
 const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 
 mod generated;
 mod personio;
+mod process;
 mod productive;
 mod store;
 mod support;

@@ -297,22 +297,30 @@ async fn a_dead_runner_does_not_hold_the_lock_forever() {
         lock.is_some(),
         "lock must be free once the holder's connection is gone"
     );
-    // SQLite: the lease expires.
+    // SQLite: the file lock dies with its holder; the lease row it leaves (a killed process
+    // never deletes it) must not lock the next runner out until it expires.
     let db = sqlite_db().await;
+    let replica = Store::connect(&db.url, 2).await.unwrap();
     let held = db
         .store
-        .try_lock("a", Duration::milliseconds(1))
+        .try_lock("a", Duration::hours(6))
         .await
         .unwrap()
         .unwrap();
-    drop(held);
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    assert!(db
-        .store
-        .try_lock("b", Duration::minutes(10))
+    assert!(replica
+        .try_lock("b", Duration::hours(6))
         .await
         .unwrap()
-        .is_some());
+        .is_none());
+    drop(held);
+    assert!(
+        replica
+            .try_lock("b", Duration::hours(6))
+            .await
+            .unwrap()
+            .is_some(),
+        "a dead runner's lease must not outlive it"
+    );
 }
 
 #[tokio::test]

@@ -102,45 +102,51 @@ pub fn today() -> NaiveDate {
 
 /// Settings pointing at the simulators, built the way the binary builds them (env layer).
 pub fn sim_settings(personio: &SimServer, productive: &SimServer, db_url: &str) -> Settings {
-    Settings::load_from(
-        None,
-        [
-            ("PPS__PERSONIO__BASE_URL", personio.url()),
-            ("PPS__PERSONIO__CLIENT_ID", generate::CLIENT_ID.to_string()),
-            (
-                "PPS__PERSONIO__CLIENT_SECRET",
-                generate::CLIENT_SECRET.to_string(),
-            ),
-            (
-                "PPS__PRODUCTIVE__BASE_URL",
-                format!("{}/api/v2", productive.url()),
-            ),
-            (
-                "PPS__PRODUCTIVE__API_TOKEN",
-                generate::API_TOKEN.to_string(),
-            ),
-            (
-                "PPS__PRODUCTIVE__ORGANIZATION_ID",
-                generate::ORGANIZATION_ID.to_string(),
-            ),
-            ("PPS__DATABASE__URL", db_url.to_string()),
-            // Tests are not about pacing: the simulators' limits are off too.
-            ("PPS__PRODUCTIVE__REQUESTS_PER_10S", "1000000".to_string()),
-            ("PPS__PRODUCTIVE__REQUESTS_PER_30MIN", "1000000".to_string()),
-            ("PPS__PERSONIO__REQUESTS_PER_MINUTE", "1000000".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v)),
-    )
-    .unwrap()
+    Settings::load_from(None, sim_env(personio, productive, db_url)).unwrap()
+}
+
+/// The `PPS__` variables that point the binary at the simulators and a database.
+pub fn sim_env(
+    personio: &SimServer,
+    productive: &SimServer,
+    db_url: &str,
+) -> Vec<(String, String)> {
+    [
+        ("PPS__PERSONIO__BASE_URL", personio.url()),
+        ("PPS__PERSONIO__CLIENT_ID", generate::CLIENT_ID.to_string()),
+        (
+            "PPS__PERSONIO__CLIENT_SECRET",
+            generate::CLIENT_SECRET.to_string(),
+        ),
+        (
+            "PPS__PRODUCTIVE__BASE_URL",
+            format!("{}/api/v2", productive.url()),
+        ),
+        (
+            "PPS__PRODUCTIVE__API_TOKEN",
+            generate::API_TOKEN.to_string(),
+        ),
+        (
+            "PPS__PRODUCTIVE__ORGANIZATION_ID",
+            generate::ORGANIZATION_ID.to_string(),
+        ),
+        ("PPS__DATABASE__URL", db_url.to_string()),
+        // Tests are not about pacing: the simulators' limits are off too.
+        ("PPS__PRODUCTIVE__REQUESTS_PER_10S", "1000000".to_string()),
+        ("PPS__PRODUCTIVE__REQUESTS_PER_30MIN", "1000000".to_string()),
+        ("PPS__PERSONIO__REQUESTS_PER_MINUTE", "1000000".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// An organisation in both simulators, served on loopback, with a store and an engine.
 pub struct Harness {
     pub org: Org,
-    // Held to keep the simulators serving.
-    _personio_server: SimServer,
-    _productive_server: SimServer,
+    // Held to keep the simulators serving; their addresses point child processes at them.
+    pub personio_server: SimServer,
+    pub productive_server: SimServer,
     pub db: TestDb,
     pub syncer: Syncer,
     pub settings: Settings,
@@ -170,8 +176,8 @@ impl Harness {
         );
         Self {
             org,
-            _personio_server: personio_server,
-            _productive_server: productive_server,
+            personio_server,
+            productive_server,
             db,
             syncer,
             settings,

@@ -1,0 +1,569 @@
+//! The real binary as a child process against the simulators (served by this test process on
+//! loopback): SIGKILLed at random points many times over, then checked exactly; the daemon's
+//! signals and JSON logs; the run lock between processes; `status`. Every process's whole output
+//! is checked for secrets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Months};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use personio_productive_sync::sim::generate::{self, Counterpart, Org};
+use personio_productive_sync::sim::personio::SimTimeOff;
+use personio_productive_sync::sim::productive::SimBooking;
+use personio_productive_sync::sim::FaultSettings;
+
+use crate::support::{assert_exact, postgres_db, sim_env, sqlite_db, today, Harness, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_personio-productive-sync");
+
+/// The environment a child gets: nothing inherited (a developer's `PPS__`/`RUST_LOG` must not
+/// leak in), the simulators, the database and JSON logs.
+fn child_env(h: &Harness, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = sim_env(
+        &h.personio_server,
+        &h.productive_server,
+        h.db.url.expose_secret(),
+    );
+    env.push(("PPS__LOG__FORMAT".into(), "json".into()));
+    env.push(("RUST_LOG".into(), "info".into()));
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+/// A running binary whose stdout and stderr lines are collected as they arrive.
+struct Proc {
+    child: Child,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+/// A finished process and everything it printed.
+struct Output {
+    status: ExitStatus,
+    stdout: Vec<String>,
+    stderr: Vec<String>,
+}
+
+fn collect(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+) -> (Arc<Mutex<Vec<String>>>, JoinHandle<()>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let reader = tokio::spawn(async move {
+        let mut stream = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = stream.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (lines, reader)
+}
+
+impl Proc {
+    fn spawn(env: &[(String, String)], args: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().cloned())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawning the binary");
+        let (stdout, out_reader) = collect(child.stdout.take().unwrap());
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap());
+        Self {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
+    fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Polls stderr for a JSON log line matching `pred`; panics with the log at the deadline.
+    async fn wait_for_log(&self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let found = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|v| pred(v));
+            if let Some(v) = found {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no matching log line within {within:?}; stderr:\n{}",
+                self.stderr_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Lets the process run until `stop` says so or the deadline passes; its exit status if it
+    /// ended by itself first.
+    async fn run_until(
+        &mut self,
+        deadline: Instant,
+        stop: impl Fn() -> bool,
+    ) -> Option<ExitStatus> {
+        loop {
+            if let Some(status) = self.child.try_wait().expect("polling the child") {
+                return Some(status);
+            }
+            if stop() || Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Waits for the exit (panicking with the log after `within`), drains the output and checks
+    /// it for secrets.
+    async fn finish(mut self, within: Duration) -> Output {
+        let status = match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.expect("waiting for the child"),
+            Err(_) => panic!(
+                "process did not exit within {within:?}; stderr:\n{}",
+                self.stderr_text()
+            ),
+        };
+        for reader in self.readers {
+            reader.await.unwrap();
+        }
+        let output = Output {
+            status,
+            stdout: std::mem::take(&mut self.stdout.lock().unwrap()),
+            stderr: std::mem::take(&mut self.stderr.lock().unwrap()),
+        };
+        assert_no_secrets(&output);
+        output
+    }
+
+    /// SIGKILL: no safe point, no cleanup, as a crash or an OOM kill.
+    async fn kill(mut self) -> Output {
+        self.child.start_kill().expect("killing the child");
+        self.finish(Duration::from_secs(10)).await
+    }
+}
+
+fn assert_no_secrets(output: &Output) {
+    for line in output.stdout.iter().chain(&output.stderr) {
+        for secret in [generate::CLIENT_SECRET, generate::API_TOKEN] {
+            assert!(!line.contains(secret), "a secret was printed: {line}");
+        }
+    }
+}
+
+async fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .await
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// `sync` to completion; panics with the log unless it exits 0.
+async fn sync_to_completion(env: &[(String, String)], args: &[&str]) -> Output {
+    let out = Proc::spawn(env, args)
+        .finish(Duration::from_secs(120))
+        .await;
+    assert!(
+        out.status.success(),
+        "{args:?} exited with {:?}; stderr:\n{}",
+        out.status,
+        out.stderr.join("\n")
+    );
+    out
+}
+
+fn message(v: &Value) -> &str {
+    v["fields"]["message"].as_str().unwrap_or_default()
+}
+
+/// The summary line of a run started by `trigger`, carrying the run span's fields.
+fn is_summary(v: &Value, trigger: &str) -> bool {
+    message(v) == "sync run finished" && v["span"]["trigger"] == trigger
+}
+
+// ---- crash safety -------------------------------------------------------------------------------
+
+/// One random change in Personio, so that later kills interrupt updates and deletes too.
+fn mutate(org: &Org, rng: &mut StdRng) -> String {
+    let offs = org.personio.time_offs();
+    let (id, _) = offs[rng.gen_range(0..offs.len())].clone();
+    match rng.gen_range(0..4) {
+        0 => {
+            let shift = Days::days(rng.gen_range(1..15));
+            org.personio.update_time_off(id, |p| {
+                p.start += shift;
+                p.end += shift;
+            });
+            format!("moved {id}")
+        }
+        1 => {
+            org.personio.delete_time_off(id);
+            format!("deleted {id}")
+        }
+        2 => {
+            // A different length or half days change how many parts the period splits into.
+            let len = Days::days(rng.gen_range(0..12));
+            let half = rng.gen_bool(0.5);
+            org.personio.update_time_off(id, |p| {
+                p.end = p.start + len;
+                p.half_day_start = half;
+            });
+            format!("resized {id}")
+        }
+        _ => {
+            let employee = &org.employees[rng.gen_range(0..org.employees.len())];
+            let start = today() + Days::days(rng.gen_range(-20..200));
+            let new = org.personio.add_time_off(SimTimeOff {
+                employee_id: employee.personio_id,
+                type_id: org.types.vacation,
+                start,
+                end: start + Days::days(rng.gen_range(0..8)),
+                half_day_start: rng.gen_bool(0.3),
+                half_day_end: rng.gen_bool(0.3),
+                status: "approved".into(),
+                comment: None,
+            });
+            format!("added {new}")
+        }
+    }
+}
+
+/// How long an uninterrupted first sync of the organisation takes with this latency, measured
+/// on a copy (same seed) so that kills can be spread over a whole run on this machine.
+async fn typical_run(employees: usize, periods: usize, latency: Duration) -> Duration {
+    let h = Harness::generated(employees, periods, sqlite_db().await).await;
+    h.org.productive.control().set_faults(FaultSettings {
+        latency,
+        ..Default::default()
+    });
+    let started = Instant::now();
+    sync_to_completion(&child_env(&h, &[]), &["sync"]).await;
+    started.elapsed()
+}
+
+async fn crash_scenario(db: TestDb, iterations: usize) {
+    const EMPLOYEES: usize = 40;
+    const PERIODS: usize = 6;
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
+    println!("crash test seed {seed} (set CRASH_SEED to replay)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut typical = typical_run(EMPLOYEES, PERIODS, Duration::from_millis(10)).await;
+    println!("a first run takes {typical:?}");
+
+    let h = Harness::generated(EMPLOYEES, PERIODS, db).await;
+    let env = child_env(&h, &[]);
+    let hand_made = |org: &Org| -> BTreeMap<i64, SimBooking> {
+        org.productive
+            .bookings()
+            .into_iter()
+            .filter(|(id, _)| org.hand_made_bookings.contains(id))
+            .collect()
+    };
+    let hand_made_before = hand_made(&h.org);
+    assert!(!hand_made_before.is_empty());
+
+    let (mut killed, mut killed_mid_write) = (0, 0);
+    for i in 0..iterations {
+        let lose = rng.gen_bool(0.3);
+        h.org.productive.control().set_faults(FaultSettings {
+            latency: Duration::from_millis(rng.gen_range(5..=15)),
+            lose_write_answer_rate: if lose { 0.2 } else { 0.0 },
+            ..Default::default()
+        });
+        let changes: Vec<String> = if i > 0 && rng.gen_bool(0.8) {
+            (0..rng.gen_range(2..=6))
+                .map(|_| mutate(&h.org, &mut rng))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let args: &[&str] = if rng.gen_bool(0.25) {
+            &["sync", "--full"]
+        } else {
+            &["sync"]
+        };
+        // Every other kill lands anywhere in a run as long as the last complete one. Later runs
+        // mostly read and write little, so the others wait for a random number of writes, to
+        // cut the write phase often enough.
+        let started = Instant::now();
+        let (deadline, after_writes) = if i % 2 == 0 {
+            let delay = Duration::from_millis(rng.gen_range(0..typical.as_millis() as u64));
+            (started + delay, None)
+        } else {
+            (started + typical * 4, Some(rng.gen_range(1..=10)))
+        };
+        let writes_before = h.productive_writes();
+        let mut child = Proc::spawn(&env, args);
+        let ended = child
+            .run_until(deadline, || {
+                after_writes.is_some_and(|n| h.productive_writes() - writes_before >= n)
+            })
+            .await;
+        let elapsed = started.elapsed();
+        let writes = h.productive_writes() - writes_before;
+        let fate = match ended {
+            Some(status) => {
+                let out = child.finish(Duration::from_secs(5)).await;
+                assert!(
+                    status.success(),
+                    "iteration {i}: {args:?} exited with {status:?}; stderr:\n{}",
+                    out.stderr.join("\n")
+                );
+                typical = started.elapsed();
+                "completed"
+            }
+            None => {
+                child.kill().await;
+                killed += 1;
+                if writes > 0 {
+                    killed_mid_write += 1;
+                }
+                "killed"
+            }
+        };
+        println!(
+            "iteration {i}: {args:?} lose_answers={lose} changes={changes:?} kill_after_writes={after_writes:?} {fate} after {elapsed:?}, {writes} writes"
+        );
+    }
+    // Otherwise the test proves nothing: most runs must really have been cut short, many while
+    // writing.
+    assert!(
+        killed >= iterations / 2 && killed_mid_write >= iterations / 4,
+        "only {killed} of {iterations} runs killed, {killed_mid_write} while writing"
+    );
+
+    h.org
+        .productive
+        .control()
+        .set_faults(FaultSettings::default());
+    sync_to_completion(&env, &["sync", "--full"]).await;
+    assert_exact(&h.org);
+    assert_eq!(
+        hand_made(&h.org),
+        hand_made_before,
+        "hand-made bookings changed"
+    );
+    // Every journal entry ends settled on a booking Productive really holds.
+    let bookings: BTreeMap<i64, _> = h.org.productive.bookings().into_iter().collect();
+    for entry in h.db.store.journal().await.unwrap() {
+        let id = entry.booking_id.expect("a settled entry has a booking");
+        assert!(
+            bookings.contains_key(&id),
+            "journal points at missing booking {id}: {entry:?}"
+        );
+    }
+
+    // Settled means quiet: the next run writes nothing but the retries of the bookings Productive
+    // refuses (the limited "Special leave" event needs allowances).
+    h.reset_counters();
+    sync_to_completion(&env, &["sync"]).await;
+    let refused =
+        h.db.store
+            .issues()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.kind == "failed")
+            .inspect(|i| assert!(i.reason.contains("has no allowance"), "{i:?}"))
+            .count();
+    assert_eq!(h.productive_writes(), refused as u64);
+    let last = &h.db.store.recent_runs(1).await.unwrap()[0];
+    let counts = last.counts.as_ref().expect("a finished run has counts");
+    for key in ["created", "updated", "deleted", "approved"] {
+        assert_eq!(counts[key], 0, "{key} after settling: {counts}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_processes_killed_at_random_points_leave_no_duplicate_or_gap_sqlite() {
+    crash_scenario(sqlite_db().await, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_processes_killed_at_random_points_leave_no_duplicate_or_gap_postgres() {
+    crash_scenario(postgres_db().await, 12).await;
+}
+
+// ---- the daemon --------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_logs_json_syncs_on_sigusr1_and_exits_0_on_sigterm() {
+    let h = Harness::generated(10, 3, sqlite_db().await).await;
+    let daemon = Proc::spawn(&child_env(&h, &[("PPS__SYNC__INTERVAL", "1h")]), &["run"]);
+    let wait = Duration::from_secs(60);
+    let first = daemon
+        .wait_for_log(wait, |v| is_summary(v, "startup"))
+        .await;
+    let first_run = first["span"]["run_id"]
+        .as_str()
+        .expect("run_id")
+        .to_string();
+    assert!(first["fields"]["created"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(first["fields"]["full"], true);
+
+    send_signal(daemon.pid(), "USR1").await;
+    let second = daemon.wait_for_log(wait, |v| is_summary(v, "signal")).await;
+    assert_ne!(second["span"]["run_id"], first_run.as_str());
+    assert_eq!(second["fields"]["created"], 0, "{second}");
+
+    send_signal(daemon.pid(), "TERM").await;
+    let out = daemon.finish(Duration::from_secs(10)).await;
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr.join("\n"));
+    for line in &out.stderr {
+        serde_json::from_str::<Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    assert!(out.stderr.iter().any(|l| l.contains("\"stopped\"")));
+    assert_exact(&h.org);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_postgres_database_never_sync_at_once() {
+    let h = Harness::generated(30, 6, postgres_db().await).await;
+    // Slow enough that the first run is still going while the others try.
+    h.org.productive.control().set_faults(FaultSettings {
+        latency: Duration::from_millis(40),
+        ..Default::default()
+    });
+    let env = child_env(&h, &[("PPS__SYNC__INTERVAL", "1h")]);
+    let mut first = Proc::spawn(&env, &["sync"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The run is recorded only once its lock is taken.
+    while h.db.store.recent_runs(1).await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the first sync never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let second = Proc::spawn(&env, &["sync"])
+        .finish(Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        second.status.code(),
+        Some(75),
+        "{}",
+        second.stderr.join("\n")
+    );
+    let daemon = Proc::spawn(&env, &["run"]);
+    daemon
+        .wait_for_log(Duration::from_secs(30), |v| {
+            message(v).starts_with("another sync is running") && v["span"]["trigger"] == "startup"
+        })
+        .await;
+    send_signal(daemon.pid(), "TERM").await;
+    let stopped = daemon.finish(Duration::from_secs(10)).await;
+    assert_eq!(stopped.status.code(), Some(0));
+    assert!(
+        first.child.try_wait().unwrap().is_none(),
+        "the first sync ended before the others tried: the test proved nothing"
+    );
+
+    let out = first.finish(Duration::from_secs(120)).await;
+    assert!(out.status.success(), "{}", out.stderr.join("\n"));
+    let runs = h.db.store.recent_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1, "only the lock holder ran: {runs:?}");
+    assert_eq!(runs[0].trigger, "manual");
+}
+
+// ---- status -------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_runs_and_skipped_records_as_json_and_as_a_table() {
+    let h = Harness::generated(40, 4, sqlite_db().await).await;
+    let env = child_env(&h, &[]);
+    sync_to_completion(&env, &["sync"]).await;
+
+    let out = sync_to_completion(&env, &["status", "--json"]).await;
+    let status: Value = serde_json::from_str(&out.stdout.join("\n")).expect("status --json");
+    let runs = status["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{status:#}");
+    let marked = h
+        .org
+        .productive
+        .bookings()
+        .into_iter()
+        .filter(|(id, _)| !h.org.hand_made_bookings.contains(id))
+        .count();
+    // "partial": the limited "Special leave" event refuses bookings without allowances.
+    assert_eq!(runs[0]["outcome"], "partial");
+    assert_eq!(runs[0]["counts"]["created"], marked as u64);
+    assert!(runs[0]["counts"]["failed"].as_u64().unwrap() > 0);
+
+    // Every approved, in-window period of an employee missing in Productive is reported.
+    let window_start = today().checked_sub_months(Months::new(3)).unwrap();
+    let missing: BTreeSet<i64> = h
+        .org
+        .employees
+        .iter()
+        .filter(|e| e.counterpart == Counterpart::Missing)
+        .map(|e| e.personio_id)
+        .collect();
+    let expected: BTreeSet<String> = h
+        .org
+        .personio
+        .time_offs()
+        .into_iter()
+        .filter(|(_, p)| {
+            missing.contains(&p.employee_id) && p.status == "approved" && p.end >= window_start
+        })
+        .map(|(id, _)| id.to_string())
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "the generated org has unmatched people"
+    );
+    let reported: BTreeSet<String> = status["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["reason"] == "no Productive person with this email")
+        .map(|i| i["personio_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(reported, expected);
+
+    let text = sync_to_completion(&env, &["status"])
+        .await
+        .stdout
+        .join("\n");
+    let issues = status["issues"].as_array().unwrap().len();
+    assert!(text.contains("STARTED (UTC)"), "{text}");
+    assert!(
+        text.contains(&format!("{issues} records skipped or failed:")),
+        "{text}"
+    );
+    assert!(
+        text.contains("no Productive person with this email"),
+        "{text}"
+    );
+}
