@@ -677,24 +677,18 @@ fn sqlite_file(url: &str) -> Option<PathBuf> {
     (!in_memory).then(|| PathBuf::from(path))
 }
 
-/// Takes an exclusive `flock` on `path` (created if missing) without waiting: the file while
-/// locked, `None` if another open file holds it.
+/// Takes an exclusive lock (`flock` on Unix) on `path` (created if missing) without waiting:
+/// the file while locked, `None` if another open file holds it.
 fn try_lock_file(path: &Path) -> std::io::Result<Option<std::fs::File>> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)?;
-    // SAFETY: flock only acts on the descriptor, which `file` keeps open for the call.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(Some(file));
-    }
-    let err = std::io::Error::last_os_error();
-    if err.kind() == std::io::ErrorKind::WouldBlock {
-        Ok(None)
-    } else {
-        Err(err)
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 

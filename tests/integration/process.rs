@@ -189,9 +189,19 @@ async fn send_signal(pid: u32, signal: &str) {
 
 /// `sync` to completion; panics with the log unless it exits 0.
 async fn sync_to_completion(env: &[(String, String)], args: &[&str]) -> Output {
-    let out = Proc::spawn(env, args)
+    let mut out = Proc::spawn(env, args)
         .finish(Duration::from_secs(120))
         .await;
+    // A just-killed predecessor's PostgreSQL lock may take a moment to be freed (exit 75).
+    for _ in 0..50 {
+        if out.status.code() != Some(75) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        out = Proc::spawn(env, args)
+            .finish(Duration::from_secs(120))
+            .await;
+    }
     assert!(
         out.status.success(),
         "{args:?} exited with {:?}; stderr:\n{}",
@@ -334,6 +344,13 @@ async fn crash_scenario(db: TestDb, iterations: usize) {
         let elapsed = started.elapsed();
         let writes = h.productive_writes() - writes_before;
         let fate = match ended {
+            // PostgreSQL frees a killed client's advisory lock once its backend notices the
+            // closed connection, which can take a moment on a loaded machine: the next sync
+            // then rightly exits 75 (lock held) and the following one proceeds.
+            Some(status) if status.code() == Some(75) => {
+                child.finish(Duration::from_secs(5)).await;
+                "found the lock still held"
+            }
             Some(status) => {
                 let out = child.finish(Duration::from_secs(5)).await;
                 assert!(
