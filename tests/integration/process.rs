@@ -584,3 +584,59 @@ async fn status_shows_runs_and_skipped_records_as_json_and_as_a_table() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_each_dependency_and_fails_on_bad_credentials() {
+    let h = Harness::generated(3, 1, sqlite_db().await).await;
+    let out = Proc::spawn(&child_env(&h, &[]), &["check"])
+        .finish(Duration::from_secs(30))
+        .await;
+    assert_no_secrets(&out);
+    assert!(out.status.success(), "{:?}", out.stdout);
+    let text = out.stdout.join("\n");
+    assert!(text.contains("ok    database"), "{text}");
+    assert!(
+        text.contains("ok    personio: authenticated; 7 absence types"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    productive: authenticated; 4 events"),
+        "{text}"
+    );
+    // Nothing was written by a check.
+    assert_eq!(h.productive_writes(), 0);
+
+    let out = Proc::spawn(
+        &child_env(&h, &[("PPS__PERSONIO__CLIENT_SECRET", "wrong-secret")]),
+        &["check"],
+    )
+    .finish(Duration::from_secs(30))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let text = out.stdout.join("\n");
+    assert!(
+        text.contains("FAIL  personio: personio: HTTP 401"),
+        "{text}"
+    );
+    assert!(text.contains("ok    productive"), "{text}");
+    assert!(!text.contains("wrong-secret") && !out.stderr.join("\n").contains("wrong-secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_credential_stops_the_start_with_exit_2_and_names_the_key() {
+    let h = Harness::generated(1, 1, sqlite_db().await).await;
+    let env: Vec<_> = child_env(&h, &[])
+        .into_iter()
+        .filter(|(k, _)| k != "PPS__PRODUCTIVE__API_TOKEN")
+        .collect();
+    let out = Proc::spawn(&env, &["sync"])
+        .finish(Duration::from_secs(30))
+        .await;
+    assert_no_secrets(&out);
+    assert_eq!(out.status.code(), Some(2));
+    let text = out.stderr.join("\n");
+    assert!(
+        text.contains("productive.api_token") && text.contains("PPS__PRODUCTIVE__API_TOKEN"),
+        "{text}"
+    );
+}
