@@ -88,6 +88,8 @@ pub enum JournalState {
     Synced,
     Updating,
     Deleting,
+    /// Productive refused the create (a 4xx): nothing exists, the reason is kept.
+    Refused,
 }
 
 impl JournalState {
@@ -97,6 +99,7 @@ impl JournalState {
             Self::Synced => "synced",
             Self::Updating => "updating",
             Self::Deleting => "deleting",
+            Self::Refused => "refused",
         }
     }
 }
@@ -109,6 +112,7 @@ impl FromStr for JournalState {
             "synced" => Self::Synced,
             "updating" => Self::Updating,
             "deleting" => Self::Deleting,
+            "refused" => Self::Refused,
             other => return Err(StoreError::Corrupt(format!("journal state {other:?}"))),
         })
     }
@@ -128,6 +132,8 @@ pub struct JournalEntry {
     pub state: JournalState,
     /// False while Productive holds the booking pending approval.
     pub approved: bool,
+    /// Why Productive refused it (state `Refused`).
+    pub error: Option<String>,
 }
 
 /// A record the sync skipped or could not write, with the reason.
@@ -398,7 +404,7 @@ impl Store {
 
     pub async fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved
+            "SELECT period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, error
              FROM synced_bookings ORDER BY period_id, part",
         )
         .fetch_all(&self.pool)
@@ -409,12 +415,13 @@ impl Store {
     /// Records an intent or an outcome for one owned booking.
     pub async fn put_journal(&self, e: &JournalEntry) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO synced_bookings (period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            "INSERT INTO synced_bookings (period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, updated_at, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (period_id, part) DO UPDATE SET person_id = excluded.person_id,
                  event_id = excluded.event_id, start_date = excluded.start_date, end_date = excluded.end_date,
                  minutes = excluded.minutes, note = excluded.note, booking_id = excluded.booking_id,
-                 state = excluded.state, approved = excluded.approved, updated_at = excluded.updated_at",
+                 state = excluded.state, approved = excluded.approved, updated_at = excluded.updated_at,
+                 error = excluded.error",
         )
         .bind(e.key.period_id)
         .bind(e.key.part)
@@ -428,6 +435,7 @@ impl Store {
         .bind(e.state.as_str())
         .bind(e.approved as i64)
         .bind(ts(Utc::now()))
+        .bind(&e.error)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -728,5 +736,6 @@ fn journal_from_row(r: &AnyRow) -> Result<JournalEntry, StoreError> {
         booking_id: r.try_get(8)?,
         state: r.try_get::<String, _>(9)?.parse()?,
         approved: r.try_get::<i64, _>(10)? != 0,
+        error: r.try_get(11)?,
     })
 }

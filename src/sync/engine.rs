@@ -45,6 +45,8 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error("another sync holds the run lock")]
     Locked,
+    #[error("Productive refused it earlier and nothing changed since (tried again at the next full reconcile): {0}")]
+    Refused(String),
 }
 
 impl SyncError {
@@ -54,6 +56,7 @@ impl SyncError {
             Self::Personio(e) | Self::Productive(e) => e.is_transient(),
             Self::Store(e) => e.is_transient(),
             Self::Locked => true,
+            Self::Refused(_) => false,
         }
     }
 }
@@ -344,10 +347,25 @@ impl Syncer {
             )
         };
 
-        let plan = plan(&want, &journal);
+        let plan = plan(&want, &journal, full);
         counts.unchanged = plan.unchanged;
 
-        let mut write_issues = Vec::new();
+        // Refusals that still stand stay reported without another try.
+        let mut write_issues: Vec<Issue> = plan
+            .refused
+            .iter()
+            .map(|entry| {
+                let failed = WriteError::recorded(
+                    entry,
+                    SyncError::Refused(entry.error.clone().unwrap_or_default()),
+                );
+                issues_of.write_failure(
+                    failed,
+                    want.bookings.get(&entry.key).map(|w| w.email.clone()),
+                )
+            })
+            .collect();
+        counts.failed += write_issues.len();
         let mut interrupted = false;
         if dry {
             counts.planned_creates = plan.creates.len();
@@ -611,6 +629,7 @@ impl Syncer {
                     continue;
                 }
                 (JournalState::Deleting, _) => {}
+                (JournalState::Refused, _) => {}
                 (JournalState::Creating, _) => {
                     if let Some(b) = unclaimed_marked(entry.key, &mut claimed) {
                         counts.adopted += 1;
@@ -672,6 +691,7 @@ impl Syncer {
                 booking_id: None,
                 state: JournalState::Synced,
                 approved: b.approved,
+                error: None,
             };
             adopt(&mut entry, b);
             counts.adopted += 1;
@@ -766,30 +786,20 @@ impl Syncer {
             Action::DeleteDuplicate(b) => self.delete_duplicate(b).await,
             Action::Approve(entry) => self.approve(entry).await,
         };
-        let WriteError {
-            key,
-            email,
-            dates,
-            error,
-        } = match result {
+        let failed = match result {
             Ok(outcome) => return outcome,
             Err(e) => e,
         };
-        let reason = error_chain(&error);
-        tracing::warn!(personio_id = key.period_id, part = key.part, email = ?email, dates = %dates, error = %reason, "write failed");
-        match &error {
-            SyncError::Productive(api) if is_ambiguous(api) => Outcome::Unknown(format!(
-                "absence {}: outcome unknown, resolved next run: {reason}",
-                key.period_id
-            )),
-            _ => Outcome::Failed(issues_of.make(
-                "writes",
-                "failed",
-                Some(key.period_id.to_string()),
-                email,
-                Some(dates),
-                reason,
-            )),
+        match &failed.error {
+            SyncError::Productive(api) if is_ambiguous(api) => {
+                let reason = error_chain(&failed.error);
+                tracing::warn!(personio_id = failed.key.period_id, part = failed.key.part, error = %reason, "write outcome unknown");
+                Outcome::Unknown(format!(
+                    "absence {}: outcome unknown, resolved next run: {reason}",
+                    failed.key.period_id
+                ))
+            }
+            _ => Outcome::Failed(issues_of.write_failure(failed, None)),
         }
     }
 
@@ -806,6 +816,7 @@ impl Syncer {
             booking_id: None,
             state: JournalState::Creating,
             approved: true,
+            error: None,
         };
         self.store
             .put_journal(&entry)
@@ -828,9 +839,12 @@ impl Syncer {
             }
             Err(api) if is_ambiguous(&api) => Err(ctx(SyncError::Productive(api))),
             Err(api) => {
-                // Definitely not created: forget the intent so nothing is resolved later.
+                // Definitely not created: keep why, so the same create is not sent again until
+                // the absence changes or the next full reconcile.
+                entry.state = JournalState::Refused;
+                entry.error = Some(api.to_string());
                 self.store
-                    .remove_journal(want.key)
+                    .put_journal(&entry)
                     .await
                     .map_err(|e| ctx(e.into()))?;
                 Err(ctx(SyncError::Productive(api)))
@@ -892,9 +906,11 @@ impl Syncer {
 
     async fn delete(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
-        // An interrupted create of a booking no longer wanted: delete it if it exists.
+        // An interrupted create of a booking no longer wanted: delete it if it exists. (A
+        // refused one never existed.)
         let booking_id = match entry.booking_id {
             Some(id) => Some(id),
+            None if entry.state == JournalState::Refused => None,
             None => self.find_marked(entry).await.map_err(ctx)?.map(|b| b.id),
         };
         if let Some(booking_id) = booking_id {
@@ -1084,6 +1100,7 @@ fn adopt(entry: &mut JournalEntry, b: &Booking) {
     entry.note = b.note.clone().unwrap_or_default();
     entry.approved = b.approved;
     entry.state = JournalState::Synced;
+    entry.error = None;
 }
 
 /// The event a Personio type becomes: unpaid for unpaid categories, remote work (always unpaid)
@@ -1179,6 +1196,21 @@ impl Issues<'_> {
         reason: String,
     ) -> Issue {
         self.make(source, "failed", id, email, dates, reason)
+    }
+
+    /// Logs a failed write and turns it into its issue record.
+    fn write_failure(&self, failed: WriteError, email: Option<String>) -> Issue {
+        let reason = error_chain(&failed.error);
+        let email = failed.email.or(email);
+        tracing::warn!(personio_id = failed.key.period_id, part = failed.key.part, email = ?email, dates = %failed.dates, error = %reason, "write failed");
+        self.make(
+            "writes",
+            "failed",
+            Some(failed.key.period_id.to_string()),
+            email,
+            Some(failed.dates),
+            reason,
+        )
     }
 
     fn unreadable(&self, source: &str, records: &[RejectedRecord]) -> Vec<Issue> {

@@ -11,6 +11,9 @@ pub struct Plan {
     pub deletes: Vec<JournalEntry>,
     /// Owned bookings that match but still wait for approval in Productive.
     pub approvals: Vec<JournalEntry>,
+    /// Creates Productive refused before and that nothing has changed since: not retried until
+    /// the absence changes or a full reconcile comes (a 4xx does not pass by itself).
+    pub refused: Vec<JournalEntry>,
     pub unchanged: usize,
 }
 
@@ -35,13 +38,21 @@ pub fn matches(entry: &JournalEntry, want: &DesiredBooking) -> bool {
 }
 
 /// Diffs `desired` against `journal`. The journal must be resolved first: entries still in
-/// `Creating` have no known booking and are planned as creates.
-pub fn plan(desired: &Desired, journal: &[JournalEntry]) -> Plan {
+/// `Creating` have no known booking and are planned as creates. Refused creates are planned again
+/// only with `retry_refused` or when what is wanted changed.
+pub fn plan(desired: &Desired, journal: &[JournalEntry], retry_refused: bool) -> Plan {
     let mut out = Plan::default();
     let recorded: std::collections::HashMap<_, _> = journal.iter().map(|e| (e.key, e)).collect();
     for want in desired.bookings.values() {
         match recorded.get(&want.key) {
             None => out.creates.push(want.clone()),
+            Some(entry)
+                if entry.state == JournalState::Refused
+                    && !retry_refused
+                    && matches(entry, want) =>
+            {
+                out.refused.push((*entry).clone())
+            }
             Some(entry) if entry.state == JournalState::Creating || entry.booking_id.is_none() => {
                 out.creates.push(want.clone())
             }
@@ -102,6 +113,7 @@ mod tests {
             booking_id: Some(booking_id),
             state: JournalState::Synced,
             approved: true,
+            error: None,
         }
     }
 
@@ -143,7 +155,7 @@ mod tests {
             synced(&gone, 4),
             synced(&aged, 5),
         ];
-        let p = plan(&desired, &journal);
+        let p = plan(&desired, &journal, false);
         assert_eq!(p.creates, vec![b]);
         assert_eq!(p.updates, vec![(synced(&c_old, 3), c_new)]);
         assert_eq!(p.deletes, vec![synced(&gone, 4)]);
@@ -184,6 +196,7 @@ mod tests {
                 deleting.clone(),
                 unapproved.clone(),
             ],
+            false,
         );
         assert_eq!(p.updates, vec![(updating, a)]);
         assert_eq!(p.creates, vec![b]);
@@ -195,6 +208,29 @@ mod tests {
         assert_eq!(p.approvals, vec![unapproved]);
     }
 
+    #[test]
+    fn refused_creates_wait_for_a_change_or_a_full_reconcile() {
+        let a = want(1, 0, 480);
+        let mut desired = Desired::default();
+        desired.bookings.insert(a.key, a.clone());
+        let refused = JournalEntry {
+            state: JournalState::Refused,
+            booking_id: None,
+            error: Some("HTTP 422: has no allowance".into()),
+            ..synced(&a, 0)
+        };
+        let quiet = plan(&desired, std::slice::from_ref(&refused), false);
+        assert!(quiet.is_empty());
+        assert_eq!(quiet.refused, vec![refused.clone()]);
+        assert_eq!(
+            plan(&desired, std::slice::from_ref(&refused), true).creates,
+            vec![a.clone()]
+        );
+        let changed = want(1, 0, 240);
+        desired.bookings.insert(changed.key, changed.clone());
+        assert_eq!(plan(&desired, &[refused], false).creates, vec![changed]);
+    }
+
     fn arb_case() -> impl Strategy<Value = (Desired, Vec<JournalEntry>)> {
         let booking = (
             0i64..30,
@@ -203,7 +239,7 @@ mod tests {
         );
         (
             prop::collection::vec(booking.clone(), 0..40),
-            prop::collection::vec((booking, 0u8..4, any::<bool>()), 0..40),
+            prop::collection::vec((booking, 0u8..5, any::<bool>()), 0..40),
             prop::collection::btree_set(0i64..30, 0..10),
         )
             .prop_map(|(wants, entries, keep)| {
@@ -224,8 +260,11 @@ mod tests {
                         JournalState::Synced,
                         JournalState::Updating,
                         JournalState::Deleting,
+                        JournalState::Refused,
                     ][state as usize];
-                    let booking_id = (state != JournalState::Creating).then_some(p * 10 + part);
+                    let booking_id =
+                        (!matches!(state, JournalState::Creating | JournalState::Refused))
+                            .then_some(p * 10 + part);
                     journal.insert(
                         w.key,
                         JournalEntry {
@@ -242,18 +281,18 @@ mod tests {
 
     proptest! {
         #[test]
-        fn a_plan_applied_and_replanned_is_empty((desired, journal) in arb_case()) {
-            let first = plan(&desired, &journal);
+        fn a_plan_applied_and_replanned_is_empty((desired, journal) in arb_case(), retry: bool) {
+            let first = plan(&desired, &journal, retry);
             let after = apply(&first, &journal);
-            let second = plan(&desired, &after);
+            let second = plan(&desired, &after, retry);
             prop_assert!(second.is_empty(), "second plan: {:?}", second);
-            prop_assert_eq!(second.unchanged, desired.bookings.len());
+            prop_assert_eq!(second.unchanged + second.refused.len(), desired.bookings.len());
         }
 
         #[test]
-        fn every_desired_booking_is_planned_exactly_once((desired, journal) in arb_case()) {
-            let p = plan(&desired, &journal);
-            let planned = p.creates.len() + p.updates.len() + p.approvals.len() + p.unchanged;
+        fn every_desired_booking_is_planned_exactly_once((desired, journal) in arb_case(), retry: bool) {
+            let p = plan(&desired, &journal, retry);
+            let planned = p.creates.len() + p.updates.len() + p.approvals.len() + p.refused.len() + p.unchanged;
             prop_assert_eq!(planned, desired.bookings.len());
             for d in &p.deletes {
                 prop_assert!(!desired.bookings.contains_key(&d.key));

@@ -177,6 +177,7 @@ async fn journal_records_intent_then_outcome() {
             booking_id: None,
             state: JournalState::Creating,
             approved: true,
+            error: None,
         };
         s.put_journal(&e).await.unwrap();
         assert_eq!(s.journal().await.unwrap(), vec![e.clone()], "{backend}");
@@ -189,7 +190,9 @@ async fn journal_records_intent_then_outcome() {
                 period_id: 10,
                 part: 1,
             },
-            state: JournalState::Deleting,
+            state: JournalState::Refused,
+            booking_id: None,
+            error: Some("productive: HTTP 422: has no allowance".into()),
             ..e.clone()
         };
         s.put_journal(&second).await.unwrap();

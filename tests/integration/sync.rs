@@ -30,14 +30,34 @@ async fn a_generated_organisation_lands_exactly_and_a_second_run_writes_nothing(
         h.reset_counters();
         let second = h.sync().await;
         assert!(!second.full, "the second run reads incrementally");
-        // No write but the retries of the records that failed (a 422 is retried every run).
+        // No write at all: refused creates stay reported but wait for a change or the next
+        // full reconcile.
+        assert_eq!(h.productive_writes(), 0, "{}", second.render_counts());
+        assert_eq!(second.counts.failed, first.counts.failed);
+        let still: Vec<_> =
+            h.db.store
+                .issues()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|i| i.kind == "failed")
+                .collect();
+        assert_eq!(still.len(), first.counts.failed);
+        assert!(
+            still.iter().all(|i| i.reason.contains("refused it earlier")
+                && i.reason.contains("has no allowance")),
+            "{still:#?}"
+        );
+
+        // The full reconcile tries them again.
+        h.reset_counters();
+        let full = h.sync_full().await;
         assert_eq!(
             h.productive_writes(),
             first.counts.failed as u64,
             "{}",
-            second.render_counts()
+            full.render_counts()
         );
-        assert_eq!(second.counts.failed, first.counts.failed);
         assert_eq!(
             second.counts.created + second.counts.updated + second.counts.deleted,
             0
