@@ -36,12 +36,12 @@ pub struct PeopleIndex {
 }
 
 impl PeopleIndex {
-    pub fn new(people: &[Person], overrides: &BTreeMap<String, String>) -> Self {
+    pub fn new(people: Vec<Person>, overrides: &BTreeMap<String, String>) -> Self {
         let mut by_email: HashMap<String, Vec<Person>> = HashMap::new();
         for person in people {
             if let Some(email) = person.email.as_deref().map(normalize_email) {
                 if !email.is_empty() {
-                    by_email.entry(email).or_default().push(person.clone());
+                    by_email.entry(email).or_default().push(person);
                 }
             }
         }
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn matches_trimmed_and_case_insensitive() {
         let idx = PeopleIndex::new(
-            &[person(1, Some(" Ada.Lovelace@Example.COM "), true)],
+            vec![person(1, Some(" Ada.Lovelace@Example.COM "), true)],
             &BTreeMap::new(),
         );
         assert_eq!(idx.find("ada.lovelace@example.com").unwrap().id, 1);
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn reports_each_problem() {
         let idx = PeopleIndex::new(
-            &[
+            vec![
                 person(1, Some("twin@x.io"), true),
                 person(2, Some("Twin@x.io"), true),
                 person(3, Some("gone@x.io"), false),
@@ -139,7 +139,7 @@ mod tests {
             "new.name@corp.example".to_string(),
         )]);
         let idx = PeopleIndex::new(
-            &[person(9, Some("new.name@corp.example"), true)],
+            vec![person(9, Some("new.name@corp.example"), true)],
             &overrides,
         );
         assert_eq!(idx.find("old.name@corp.example").unwrap().id, 9);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Executor, Row};
@@ -334,28 +335,25 @@ impl Store {
     // ---- Personio period cache --------------------------------------------------------------
 
     pub async fn periods(&self) -> Result<Vec<AbsencePeriod>, StoreError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end
              FROM personio_periods ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AbsencePeriod {
-                    id: r.try_get(0)?,
-                    employee_id: r.try_get(1)?,
-                    email: r.try_get(2)?,
-                    type_id: r.try_get(3)?,
-                    type_name: r.try_get(4)?,
-                    status: PeriodStatus::parse(&r.try_get::<String, _>(5)?),
-                    start: parse_date(&r.try_get::<String, _>(6)?)?,
-                    end: parse_date(&r.try_get::<String, _>(7)?)?,
-                    half_day_start: r.try_get::<i64, _>(8)? != 0,
-                    half_day_end: r.try_get::<i64, _>(9)? != 0,
-                })
-            })
-            .collect()
+        );
+        self.collect_rows(query, period_from_row).await
+    }
+
+    /// Maps rows as they stream in: tens of thousands of raw rows are never held at once.
+    async fn collect_rows<'q, T>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        map: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut rows = query.fetch(&self.pool);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            out.push(map(&row)?);
+        }
+        Ok(out)
     }
 
     /// Writes changed periods and forgets vanished ones, in one transaction.
@@ -403,13 +401,11 @@ impl Store {
     // ---- booking journal --------------------------------------------------------------------
 
     pub async fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, error
              FROM synced_bookings ORDER BY period_id, part",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(journal_from_row).collect()
+        );
+        self.collect_rows(query, journal_from_row).await
     }
 
     /// Records an intent or an outcome for one owned booking.
@@ -718,6 +714,21 @@ fn run_from_row(r: &AnyRow) -> Result<RunRecord, StoreError> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(format!("run counts: {e}")))?,
         error: r.try_get(8)?,
+    })
+}
+
+fn period_from_row(r: &AnyRow) -> Result<AbsencePeriod, StoreError> {
+    Ok(AbsencePeriod {
+        id: r.try_get(0)?,
+        employee_id: r.try_get(1)?,
+        email: r.try_get(2)?,
+        type_id: r.try_get(3)?,
+        type_name: r.try_get(4)?,
+        status: PeriodStatus::parse(&r.try_get::<String, _>(5)?),
+        start: parse_date(&r.try_get::<String, _>(6)?)?,
+        end: parse_date(&r.try_get::<String, _>(7)?)?,
+        half_day_start: r.try_get::<i64, _>(8)? != 0,
+        half_day_end: r.try_get::<i64, _>(9)? != 0,
     })
 }
 

@@ -168,7 +168,7 @@ mod tests {
             }],
         };
         PeopleIndex::new(
-            &[person(1, "ada@x.io", true), person(2, "old@x.io", false)],
+            vec![person(1, "ada@x.io", true), person(2, "old@x.io", false)],
             &Default::default(),
         )
     }

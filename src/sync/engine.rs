@@ -233,7 +233,6 @@ impl Syncer {
             .await
             .map_err(SyncError::Productive)?;
         issues.insert("people", issues_of.unreadable("people", &people.rejected));
-        let index = PeopleIndex::new(&people.items, &self.settings.email_overrides);
         let names: HashMap<i64, String> = people
             .items
             .iter()
@@ -246,6 +245,7 @@ impl Syncer {
                 )
             })
             .collect();
+        let index = PeopleIndex::new(people.items, &self.settings.email_overrides);
 
         // Periods: a full read replaces the cache, an incremental one patches it.
         let cached = self.store.periods().await?;
@@ -279,12 +279,17 @@ impl Syncer {
         if !dry {
             self.store.update_periods(&upserts, &removals).await?;
         }
+        drop(upserts);
 
         let mut want = desired(&periods, &index, &events_by_type, &window);
+        // What is left of the inputs is their ids: the big collections go before the journal
+        // comes in (memory peaks are what a large organisation pays for).
+        let known: HashSet<i64> = periods.iter().map(|p| p.id).collect();
+        drop(periods);
+        drop(index);
         let journal = self.store.journal().await?;
         // A booked period no longer in the cache either ended before the window (left alone) or
         // was deleted; only the latter loses its bookings.
-        let known: HashSet<i64> = periods.iter().map(|p| p.id).collect();
         for entry in journal
             .iter()
             .filter(|e| !known.contains(&e.key.period_id) && !window.covers(e.end))
