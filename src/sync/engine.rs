@@ -90,8 +90,8 @@ enum Outcome {
     Deleted,
     Approved,
     /// The write may or may not have happened (its answer was lost); the next run resolves it.
-    Unknown(String),
-    Failed(Issue),
+    Unknown(BookingKey, String),
+    Failed(BookingKey, Issue),
 }
 
 impl Syncer {
@@ -327,6 +327,7 @@ impl Syncer {
         counts.unchanged = plan.unchanged;
 
         let mut write_issues = Vec::new();
+        let mut failed = BTreeMap::new();
         let mut interrupted = false;
         if dry {
             counts.planned_creates = plan.creates.len();
@@ -339,13 +340,16 @@ impl Syncer {
                     Outcome::Updated => counts.updated += 1,
                     Outcome::Deleted => counts.deleted += 1,
                     Outcome::Approved => counts.approved += 1,
-                    Outcome::Unknown(reason) => {
+                    Outcome::Unknown(key, reason) => {
                         counts.failed += 1;
-                        write_issues.push(issues_of.failed("writes", None, None, None, reason));
+                        let issue = issues_of.failed("writes", None, None, None, reason);
+                        failed.insert(key, issue.clone());
+                        write_issues.push(issue);
                     }
-                    Outcome::Failed(i) => {
+                    Outcome::Failed(key, issue) => {
                         counts.failed += 1;
-                        write_issues.push(i);
+                        failed.insert(key, issue.clone());
+                        write_issues.push(issue);
                     }
                 }
             }
@@ -375,6 +379,7 @@ impl Syncer {
             counts,
             plan,
             skipped: want.skipped,
+            failed,
             names,
             elapsed: std::time::Duration::ZERO,
         })
@@ -747,18 +752,24 @@ impl Syncer {
         let reason = error_chain(&error);
         tracing::warn!(personio_id = key.period_id, part = key.part, email = ?email, dates = %dates, error = %reason, "write failed");
         match &error {
-            SyncError::Productive(api) if is_ambiguous(api) => Outcome::Unknown(format!(
-                "absence {}: outcome unknown, resolved next run: {reason}",
-                key.period_id
-            )),
-            _ => Outcome::Failed(issues_of.make(
-                "writes",
-                "failed",
-                Some(key.period_id.to_string()),
-                email,
-                Some(dates),
-                reason,
-            )),
+            SyncError::Productive(api) if is_ambiguous(api) => Outcome::Unknown(
+                key,
+                format!(
+                    "absence {}: outcome unknown, resolved next run: {reason}",
+                    key.period_id
+                ),
+            ),
+            _ => Outcome::Failed(
+                key,
+                issues_of.make(
+                    "writes",
+                    "failed",
+                    Some(key.period_id.to_string()),
+                    email,
+                    Some(dates),
+                    reason,
+                ),
+            ),
         }
     }
 
