@@ -76,7 +76,13 @@ fn main() {
     )
     .expect("writing docs/benchmarks.json");
     let table = markdown(&doc);
-    std::fs::write(root.join("benchmarks.md"), &table).expect("writing docs/benchmarks.md");
+    // The hand-written analysis below the table survives a re-run (and then needs a re-read).
+    let md = root.join("benchmarks.md");
+    let analysis = std::fs::read_to_string(&md)
+        .ok()
+        .and_then(|old| old.find("\n## Analysis").map(|at| old[at..].to_string()))
+        .unwrap_or_default();
+    std::fs::write(&md, format!("{table}{analysis}")).expect("writing docs/benchmarks.md");
     println!("{table}");
 }
 
@@ -257,12 +263,16 @@ async fn measure(
         before.values().filter(|b| b.3 >= start).count() as u64
     };
 
+    // The report goes to a file: a pipe nobody drains until exit would block a large report.
+    let report_path =
+        std::path::Path::new(db.trim_start_matches("sqlite://")).with_extension("out");
+    let report_file = std::fs::File::create(&report_path).expect("report file");
     let started = Instant::now();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_personio-productive-sync"))
         .arg("sync")
         .envs(child_env(sims, db, budget))
         .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
+        .stdout(report_file)
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("starting the sync binary");
@@ -279,17 +289,7 @@ async fn measure(
         }
     };
     let wall = started.elapsed();
-    let stdout = {
-        use tokio::io::AsyncReadExt;
-        let mut out = String::new();
-        let _ = child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut out)
-            .await;
-        out
-    };
+    let stdout = std::fs::read_to_string(&report_path).unwrap_or_default();
     assert!(status.success(), "sync failed: {stdout}");
 
     let after = held(org);
