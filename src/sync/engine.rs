@@ -280,6 +280,8 @@ impl Syncer {
         }
         issues.insert("periods", period_issues);
 
+        // Hour-unit absences are skipped too, and belong in the report with the rest.
+        let mut hourly_skips = Vec::new();
         if full {
             let hourly = self
                 .personio
@@ -302,6 +304,7 @@ impl Syncer {
                 tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
                 *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
                 hourly_issues.push(issues_of.skipped("hourly", &skip));
+                hourly_skips.push(skip);
             }
             issues.insert("hourly", hourly_issues);
         }
@@ -378,7 +381,7 @@ impl Syncer {
             interrupted,
             counts,
             plan,
-            skipped: want.skipped,
+            skipped: want.skipped.into_iter().chain(hourly_skips).collect(),
             failed,
             names,
             elapsed: std::time::Duration::ZERO,
