@@ -578,6 +578,7 @@ impl Syncer {
 
         let mut resolved = Vec::with_capacity(journal.len());
         for mut entry in journal {
+            let stored = entry.clone();
             let current = entry.booking_id.and_then(|id| by_id.get(&id).copied());
             // Bookings ending before the window were not read: nothing is known about them.
             let was_read = window.covers(entry.end);
@@ -621,7 +622,9 @@ impl Syncer {
                     }
                 },
             }
-            if !dry && entry.state == JournalState::Synced {
+            // Only what changed is written back: a full reconcile must not cost one database
+            // round trip per owned booking.
+            if !dry && entry.state == JournalState::Synced && entry != stored {
                 self.store.put_journal(&entry).await?;
             }
             resolved.push(entry);
