@@ -130,11 +130,10 @@ pub fn sim_settings(personio: &SimServer, productive: &SimServer, db_url: &str) 
 /// An organisation in both simulators, served on loopback, with a store and an engine.
 pub struct Harness {
     pub org: Org,
-    pub personio_server: SimServer,
-    pub productive_server: SimServer,
+    /// Held so that both simulators serve as long as the harness lives.
+    _servers: (SimServer, SimServer),
     pub db: TestDb,
     pub syncer: Syncer,
-    pub settings: Settings,
 }
 
 impl Harness {
@@ -161,11 +160,9 @@ impl Harness {
         );
         Self {
             org,
-            personio_server,
-            productive_server,
+            _servers: (personio_server, productive_server),
             db,
             syncer,
-            settings,
         }
     }
 
@@ -188,10 +185,6 @@ impl Harness {
 
     pub async fn sync(&self) -> RunReport {
         self.try_sync(false, false).await.expect("sync run")
-    }
-
-    pub async fn sync_full(&self) -> RunReport {
-        self.try_sync(false, true).await.expect("sync run")
     }
 
     /// Productive writes (non-GET requests) since the counters were last reset.
