@@ -63,7 +63,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::telemetry::init(settings.log.format);
+    // The demo prints a report on stdout; its per-booking logs would bury it.
+    let default_filter = match cli.command {
+        Command::Demo => "warn",
+        _ => "info",
+    };
+    crate::telemetry::init(settings.log.format, default_filter);
     let result = match cli.command {
         Command::Run => app::run_daemon(&settings).await,
         Command::Sync { dry_run, full } => app::sync_once(&settings, dry_run, full).await,

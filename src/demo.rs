@@ -1,11 +1,263 @@
-//! The one-command demo (built on the simulators).
+//! The one-command demo: both simulators in-process on loopback with a generated organisation, a
+//! full sync with a report, then three changes in Personio and a second run showing exactly them.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use crate::config::Settings;
+use anyhow::Context;
+use chrono::{Duration, NaiveDate, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
 
-pub async fn run(_settings: &Settings) -> anyhow::Result<ExitCode> {
-    anyhow::bail!(
-        "the demo is not available yet: it arrives with the simulated organisation generator"
+use crate::app;
+use crate::config::Settings;
+use crate::daemon::Trigger;
+use crate::sim::generate::{self, Counterpart, Org, OrgSpec};
+use crate::sim::personio::SimTimeOff;
+use crate::sim::SimServer;
+use crate::sync::{RunOptions, RunReport, Syncer};
+
+const EMPLOYEES: usize = 50;
+const PERIODS_PER_EMPLOYEE: usize = 6;
+/// The simulated Productive allows this many times its real request counts, and the daemon's
+/// budget grows alike, so the demo takes seconds while still being paced like production.
+const RATE_SCALE: u32 = 10;
+
+/// What the demo did, for callers that check it (the report text is what it printed).
+pub struct Demo {
+    pub first: RunReport,
+    pub second: RunReport,
+    pub report: String,
+}
+
+pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
+    let progress = std::io::stderr().is_terminal();
+    let demo = demo(settings, |line| {
+        if progress {
+            eprintln!("demo: {line}");
+        }
+    })
+    .await?;
+    print!("{}", demo.report);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the demo; `progress` hears about each long phase as it starts.
+pub async fn demo(settings: &Settings, progress: impl Fn(&str)) -> anyhow::Result<Demo> {
+    let today = Utc::now().with_timezone(&settings.timezone()?).date_naive();
+    progress("generating an organisation and starting the simulators");
+    let org = generate::generate(&OrgSpec::new(EMPLOYEES, PERIODS_PER_EMPLOYEE, today));
+    org.productive.set_rate_limit_scale(f64::from(RATE_SCALE));
+    let personio_server = org.personio.start().await?;
+    let productive_server = org.productive.start().await?;
+
+    // The default database.url counts as not set: a demo must not leave a state file behind.
+    let default_url = Settings::load_from(None, std::iter::empty())?.database.url;
+    let temp = if settings.database.url.expose_secret() == default_url.expose_secret() {
+        Some(tempfile::tempdir().context("creating a temporary directory for the demo state")?)
+    } else {
+        None
+    };
+    let settings = demo_settings(
+        settings,
+        &personio_server,
+        &productive_server,
+        temp.as_ref().map(|t| t.path()),
+    )?;
+    let store = app::open_store(&settings).await?;
+    let syncer = app::build_syncer(&settings, store.clone())?;
+
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "Simulated organisation: {} Personio employees with {} absence periods; {} Productive people.",
+        org.personio.employees().len(),
+        org.personio.time_offs().len(),
+        org.productive.people().len(),
+    );
+    let _ = writeln!(
+        report,
+        "Personio at {}, Productive at {}/api/v2 (rate limits ×{RATE_SCALE}); state in {}.\n",
+        personio_server.url(),
+        productive_server.url(),
+        match &temp {
+            Some(_) => "a temporary SQLite database",
+            None => "the configured database.url",
+        }
+    );
+
+    progress("first sync (full)");
+    // Full even when an explicitly configured store remembers a recent reconcile.
+    let first = sync(&syncer, &org, &mut report, "First sync (full)").await?;
+
+    let changes = change_personio(&org, &first, today)?;
+    let _ = writeln!(report, "== Changes made in Personio ==");
+    for line in &changes {
+        let _ = writeln!(report, "  {line}");
+    }
+    let _ = writeln!(report);
+
+    progress("second sync");
+    // Personio does not report deleted periods; only a full read notices that one is gone.
+    let second = sync(
+        &syncer,
+        &org,
+        &mut report,
+        "Second sync (full read, as only that sees a deletion in Personio)",
     )
+    .await?;
+    store.close().await;
+    Ok(Demo {
+        first,
+        second,
+        report,
+    })
+}
+
+/// The user's settings pointed at the simulators, with the generator's credentials.
+fn demo_settings(
+    user: &Settings,
+    personio: &SimServer,
+    productive: &SimServer,
+    temp_db: Option<&std::path::Path>,
+) -> anyhow::Result<Settings> {
+    let mut s = user.clone();
+    s.personio.base_url = personio.url().parse()?;
+    s.personio.client_id = generate::CLIENT_ID.into();
+    s.personio.client_secret = SecretString::from(generate::CLIENT_SECRET);
+    s.productive.base_url = format!("{}/api/v2", productive.url()).parse()?;
+    s.productive.api_token = SecretString::from(generate::API_TOKEN);
+    s.productive.organization_id = generate::ORGANIZATION_ID.into();
+    s.productive.requests_per_10s *= RATE_SCALE;
+    s.productive.requests_per_30min *= RATE_SCALE;
+    if let Some(dir) = temp_db {
+        s.database.url =
+            SecretString::from(format!("sqlite://{}", dir.join("demo-state.db").display()));
+    }
+    Ok(s)
+}
+
+/// One full run, rendered into `report` with its requests per simulator.
+async fn sync(
+    syncer: &Syncer,
+    org: &Org,
+    report: &mut String,
+    title: &str,
+) -> anyhow::Result<RunReport> {
+    org.personio.control().requests.reset();
+    org.productive.control().requests.reset();
+    let options = RunOptions {
+        trigger: Trigger::Manual,
+        dry_run: false,
+        force_full: true,
+    };
+    let run = syncer
+        .run(options, CancellationToken::new())
+        .await
+        .context("demo sync run failed")?;
+    let _ = writeln!(report, "== {title} ==\nWritten, per person:");
+    report.push_str(&indent(&run.render_plan()));
+    if !run.skipped.is_empty() {
+        let _ = writeln!(report, "Skipped, by reason:");
+        report.push_str(&indent(&run.render_skipped()));
+    }
+    if !run.failed.is_empty() {
+        let _ = writeln!(
+            report,
+            "Failed writes (retried every run until fixed in Productive):"
+        );
+        report.push_str(&run.render_failed());
+    }
+    let productive = &org.productive.control().requests;
+    let _ = writeln!(
+        report,
+        "{}\nRequests: Personio {}, Productive {} ({} writes)\n",
+        run.render_counts(),
+        org.personio.control().requests.total(),
+        productive.total(),
+        productive.writes(),
+    );
+    Ok(run)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+/// Moves one synced vacation day, deletes another and adds a new one, each for a different
+/// person, and describes what it did. It picks single future full days booked as one booking so
+/// that each change is exactly one write.
+fn change_personio(org: &Org, first: &RunReport, today: NaiveDate) -> anyhow::Result<Vec<String>> {
+    let mut parts: HashMap<i64, usize> = HashMap::new();
+    for c in &first.plan.creates {
+        *parts.entry(c.key.period_id).or_default() += 1;
+    }
+    let written: HashSet<i64> = first
+        .plan
+        .creates
+        .iter()
+        .filter(|c| !first.failed.contains_key(&c.key))
+        .map(|c| c.key.period_id)
+        .collect();
+    let employees: HashMap<i64, &generate::GeneratedEmployee> =
+        org.employees.iter().map(|e| (e.personio_id, e)).collect();
+    let mut seen_employees = HashSet::new();
+    let picks: Vec<(i64, SimTimeOff)> = org
+        .personio
+        .time_offs()
+        .into_iter()
+        .collect::<BTreeMap<_, _>>()
+        .into_iter()
+        .filter(|(id, p)| {
+            parts.get(id) == Some(&1)
+                && written.contains(id)
+                && p.type_id == org.types.vacation
+                && p.start == p.end
+                && !p.half_day_start
+                && !p.half_day_end
+                && p.start > today
+                && matches!(
+                    employees.get(&p.employee_id).map(|e| e.counterpart),
+                    Some(Counterpart::Matched(_))
+                )
+        })
+        .filter(|(_, p)| seen_employees.insert(p.employee_id))
+        .take(3)
+        .collect();
+    let [(moved_id, moved), (deleted_id, deleted), (_, template)] = picks.as_slice() else {
+        anyhow::bail!("the generated organisation has too few single vacation days to change");
+    };
+    let email = |p: &SimTimeOff| employees[&p.employee_id].email.clone();
+    // Two and four weeks keep the weekday and the phase of two-week rotations: same capacity.
+    let moved_to = moved.start + Duration::days(14);
+    org.personio.update_time_off(*moved_id, |p| {
+        p.start = moved_to;
+        p.end = moved_to;
+    });
+    org.personio.delete_time_off(*deleted_id);
+    let added = SimTimeOff {
+        start: template.start + Duration::days(28),
+        end: template.end + Duration::days(28),
+        ..template.clone()
+    };
+    let added_start = added.start;
+    let added_id = org.personio.add_time_off(added);
+    Ok(vec![
+        format!(
+            "moved:   absence {moved_id} of {} from {} to {moved_to}",
+            email(moved),
+            moved.start
+        ),
+        format!(
+            "deleted: absence {deleted_id} of {} on {}",
+            email(deleted),
+            deleted.start
+        ),
+        format!(
+            "added:   absence {added_id} of {} on {added_start}",
+            email(template)
+        ),
+    ])
 }

@@ -1,4 +1,4 @@
-//! Structured logging: JSON or pretty, filtered by `RUST_LOG` (default `info`).
+//! Structured logging: JSON or pretty, filtered by `RUST_LOG` (default per command).
 
 use std::io::IsTerminal;
 
@@ -9,9 +9,11 @@ use tracing_subscriber::{fmt, EnvFilter};
 use crate::config::LogFormat;
 
 /// Installs the global subscriber. Logs go to stderr so that command output on stdout
-/// (`status --json`, the demo report) stays clean.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// (`status --json`, the demo report) stays clean. `default_filter` applies when `RUST_LOG` is
+/// unset.
+pub fn init(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,

@@ -359,6 +359,15 @@ impl PersonioSim {
             .collect()
     }
 
+    /// Every hour-unit absence currently in Personio, by id.
+    pub fn hourly_absences(&self) -> Vec<(String, SimHourlyAbsence)> {
+        self.state()
+            .hourly
+            .iter()
+            .map(|(id, a)| (id.clone(), a.absence.clone()))
+            .collect()
+    }
+
     /// Fixes the time written into created_at/updated_at of later changes (`None`: real time).
     pub fn set_clock(&self, now: Option<DateTime<Utc>>) {
         self.state().clock = now;

@@ -98,8 +98,8 @@ enum Outcome {
     Deleted,
     Approved,
     /// The write may or may not have happened (its answer was lost); the next run resolves it.
-    Unknown(String),
-    Failed(Issue),
+    Unknown(BookingKey, String),
+    Failed(BookingKey, Issue),
 }
 
 impl Syncer {
@@ -303,6 +303,8 @@ impl Syncer {
         }
         issues.insert("periods", period_issues);
 
+        // Hour-unit absences are skipped too, and belong in the report with the rest.
+        let mut hourly_skips = Vec::new();
         if full {
             let hourly = self
                 .personio
@@ -325,6 +327,7 @@ impl Syncer {
                 tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
                 *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
                 hourly_issues.push(issues_of.skipped("hourly", &skip));
+                hourly_skips.push(skip);
             }
             issues.insert("hourly", hourly_issues);
         }
@@ -356,6 +359,7 @@ impl Syncer {
         counts.unchanged = plan.unchanged;
 
         // Refusals that still stand stay reported without another try.
+        let mut failed_writes = BTreeMap::new();
         let mut write_issues: Vec<Issue> = plan
             .refused
             .iter()
@@ -364,10 +368,12 @@ impl Syncer {
                     entry,
                     SyncError::Refused(entry.error.clone().unwrap_or_default()),
                 );
-                issues_of.write_failure(
+                let issue = issues_of.write_failure(
                     failed,
                     want.bookings.get(&entry.key).map(|w| w.email.clone()),
-                )
+                );
+                failed_writes.insert(entry.key, issue.clone());
+                issue
             })
             .collect();
         counts.failed += write_issues.len();
@@ -391,13 +397,16 @@ impl Syncer {
                     }
                     Outcome::Deleted => counts.deleted += 1,
                     Outcome::Approved => counts.approved += 1,
-                    Outcome::Unknown(reason) => {
+                    Outcome::Unknown(key, reason) => {
                         counts.failed += 1;
-                        write_issues.push(issues_of.failed("writes", None, None, None, reason));
+                        let issue = issues_of.failed("writes", None, None, None, reason);
+                        failed_writes.insert(key, issue.clone());
+                        write_issues.push(issue);
                     }
-                    Outcome::Failed(i) => {
+                    Outcome::Failed(key, issue) => {
                         counts.failed += 1;
-                        write_issues.push(i);
+                        failed_writes.insert(key, issue.clone());
+                        write_issues.push(issue);
                     }
                 }
             }
@@ -426,7 +435,8 @@ impl Syncer {
             interrupted,
             counts,
             plan,
-            skipped: want.skipped,
+            skipped: want.skipped.into_iter().chain(hourly_skips).collect(),
+            failed: failed_writes,
             names,
             elapsed: std::time::Duration::ZERO,
         })
@@ -795,16 +805,20 @@ impl Syncer {
             Ok(outcome) => return outcome,
             Err(e) => e,
         };
+        let key = failed.key;
         match &failed.error {
             SyncError::Productive(api) if is_ambiguous(api) => {
                 let reason = error_chain(&failed.error);
-                tracing::warn!(personio_id = failed.key.period_id, part = failed.key.part, error = %reason, "write outcome unknown");
-                Outcome::Unknown(format!(
-                    "absence {}: outcome unknown, resolved next run: {reason}",
-                    failed.key.period_id
-                ))
+                tracing::warn!(personio_id = key.period_id, part = key.part, error = %reason, "write outcome unknown");
+                Outcome::Unknown(
+                    key,
+                    format!(
+                        "absence {}: outcome unknown, resolved next run: {reason}",
+                        key.period_id
+                    ),
+                )
             }
-            _ => Outcome::Failed(issues_of.write_failure(failed, None)),
+            _ => Outcome::Failed(key, issues_of.write_failure(failed, None)),
         }
     }
 

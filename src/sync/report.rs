@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::desired::Skip;
 use super::plan::Plan;
+use crate::domain::BookingKey;
+use crate::store::Issue;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
@@ -49,6 +51,8 @@ pub struct RunReport {
     pub counts: Counts,
     pub plan: Plan,
     pub skipped: Vec<Skip>,
+    /// Writes of this run that failed (or whose outcome is unknown), by the booking they were for.
+    pub failed: BTreeMap<BookingKey, Issue>,
     /// Productive person id → email (or name), for rendering.
     pub names: HashMap<i64, String>,
     pub elapsed: std::time::Duration,
@@ -74,8 +78,10 @@ fn dates(start: NaiveDate, end: NaiveDate) -> String {
 }
 
 impl RunReport {
-    /// The plan per person: `+` create, `~` update, `-` delete, `✓` approve.
+    /// The plan per person: `+` create, `~` update, `-` delete, `✓` approve. After a real run
+    /// this is what was written: failed writes are left out (see [`RunReport::render_failed`]).
     pub fn render_plan(&self) -> String {
+        let done = |key: &BookingKey| !self.failed.contains_key(key);
         let mut lines: BTreeMap<String, Vec<(NaiveDate, String)>> = BTreeMap::new();
         let name = |id: i64| {
             self.names
@@ -83,7 +89,7 @@ impl RunReport {
                 .cloned()
                 .unwrap_or_else(|| format!("person {id}"))
         };
-        for c in &self.plan.creates {
+        for c in self.plan.creates.iter().filter(|c| done(&c.key)) {
             lines.entry(name(c.person_id)).or_default().push((
                 c.start,
                 format!(
@@ -94,7 +100,7 @@ impl RunReport {
                 ),
             ));
         }
-        for (was, c) in &self.plan.updates {
+        for (was, c) in self.plan.updates.iter().filter(|(_, c)| done(&c.key)) {
             lines.entry(name(c.person_id)).or_default().push((
                 c.start,
                 format!(
@@ -107,7 +113,7 @@ impl RunReport {
                 ),
             ));
         }
-        for d in &self.plan.deletes {
+        for d in self.plan.deletes.iter().filter(|d| done(&d.key)) {
             lines.entry(name(d.person_id)).or_default().push((
                 d.start,
                 format!(
@@ -118,7 +124,7 @@ impl RunReport {
                 ),
             ));
         }
-        for a in &self.plan.approvals {
+        for a in self.plan.approvals.iter().filter(|a| done(&a.key)) {
             lines.entry(name(a.person_id)).or_default().push((
                 a.start,
                 format!(
@@ -160,6 +166,22 @@ impl RunReport {
                     s.personio_id
                 );
             }
+        }
+        out
+    }
+
+    /// Failed writes, one line each with the API's reason.
+    pub fn render_failed(&self) -> String {
+        let mut out = String::new();
+        for issue in self.failed.values() {
+            let _ = writeln!(
+                out,
+                "  {} {} (Personio {}): {}",
+                issue.email.as_deref().unwrap_or("-"),
+                issue.dates.as_deref().unwrap_or("-"),
+                issue.personio_id.as_deref().unwrap_or("-"),
+                issue.reason
+            );
         }
         out
     }

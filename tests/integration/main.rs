@@ -1,5 +1,6 @@
 //! The one integration-test binary: modules by area.
 
+mod demo;
 mod generated;
 mod personio;
 mod process;
