@@ -65,7 +65,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     // The demo prints a report on stdout; its per-booking logs would bury it.
     let default_filter = match cli.command {
-        Command::Demo => "warn",
+        Command::Demo => "error",
         _ => "info",
     };
     crate::telemetry::init(settings.log.format, default_filter);

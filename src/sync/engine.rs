@@ -240,7 +240,8 @@ impl Syncer {
                 (
                     p.id,
                     p.email
-                        .clone()
+                        .as_deref()
+                        .map(|e| e.trim().to_string())
                         .unwrap_or_else(|| format!("{} {}", p.first_name, p.last_name)),
                 )
             })
@@ -1221,7 +1222,7 @@ impl Issues<'_> {
     fn write_failure(&self, failed: WriteError, email: Option<String>) -> Issue {
         let reason = error_chain(&failed.error);
         let email = failed.email.or(email);
-        tracing::warn!(personio_id = failed.key.period_id, part = failed.key.part, email = ?email, dates = %failed.dates, error = %reason, "write failed");
+        tracing::warn!(personio_id = failed.key.period_id, part = failed.key.part, email = email.as_deref().unwrap_or("-"), dates = %failed.dates, error = %reason, "write failed");
         self.make(
             "writes",
             "failed",
