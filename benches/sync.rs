@@ -272,6 +272,8 @@ async fn measure(
         .arg("sync")
         .envs(child_env(sims, db, budget))
         .env("RUST_LOG", "warn")
+        // As the container image runs it (see Dockerfile): fewer malloc arenas, less RSS.
+        .env("MALLOC_ARENA_MAX", "2")
         .stdout(report_file)
         .stderr(std::process::Stdio::null())
         .spawn()
