@@ -97,9 +97,8 @@ enum Outcome {
     UpdatedApproved,
     Deleted,
     Approved,
-    /// The write may or may not have happened (its answer was lost); the next run resolves it.
-    Unknown(BookingKey, String),
-    Failed(BookingKey, Issue),
+    /// Failed, or its answer was lost (then the next run resolves it): the issue says which.
+    Failed(BookingKey, Box<Issue>),
 }
 
 impl Syncer {
@@ -298,9 +297,7 @@ impl Syncer {
             want.keep.insert(entry.key.period_id);
         }
         for skip in &want.skipped {
-            tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
-            *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
-            period_issues.push(issues_of.skipped("periods", skip));
+            period_issues.push(issues_of.skipped("periods", skip, &mut counts));
         }
         issues.insert("periods", period_issues);
 
@@ -325,9 +322,7 @@ impl Syncer {
                     end: a.end,
                     reason: "measured in hours; hour-unit absences are not synced".into(),
                 };
-                tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
-                *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
-                hourly_issues.push(issues_of.skipped("hourly", &skip));
+                hourly_issues.push(issues_of.skipped("hourly", &skip, &mut counts));
                 hourly_skips.push(skip);
             }
             issues.insert("hourly", hourly_issues);
@@ -360,8 +355,7 @@ impl Syncer {
         counts.unchanged = plan.unchanged;
 
         // Refusals that still stand stay reported without another try.
-        let mut failed_writes = BTreeMap::new();
-        let mut write_issues: Vec<Issue> = plan
+        let mut failed_writes: BTreeMap<BookingKey, Issue> = plan
             .refused
             .iter()
             .map(|entry| {
@@ -369,15 +363,11 @@ impl Syncer {
                     entry,
                     SyncError::Refused(entry.error.clone().unwrap_or_default()),
                 );
-                let issue = issues_of.write_failure(
-                    failed,
-                    want.bookings.get(&entry.key).map(|w| w.email.clone()),
-                );
-                failed_writes.insert(entry.key, issue.clone());
-                issue
+                let email = want.bookings.get(&entry.key).map(|w| w.email.clone());
+                (entry.key, issues_of.write_failure(failed, email))
             })
             .collect();
-        counts.failed += write_issues.len();
+        counts.failed += failed_writes.len();
         let mut interrupted = false;
         if dry {
             counts.planned_creates = plan.creates.len();
@@ -398,21 +388,14 @@ impl Syncer {
                     }
                     Outcome::Deleted => counts.deleted += 1,
                     Outcome::Approved => counts.approved += 1,
-                    Outcome::Unknown(key, reason) => {
-                        counts.failed += 1;
-                        let issue = issues_of.failed("writes", None, None, None, reason);
-                        failed_writes.insert(key, issue.clone());
-                        write_issues.push(issue);
-                    }
                     Outcome::Failed(key, issue) => {
                         counts.failed += 1;
-                        failed_writes.insert(key, issue.clone());
-                        write_issues.push(issue);
+                        failed_writes.insert(key, *issue);
                     }
                 }
             }
             interrupted = cancel.is_cancelled();
-            issues.insert("writes", write_issues);
+            issues.insert("writes", failed_writes.values().cloned().collect());
             let sources: Vec<&str> = issues.keys().copied().collect();
             let all: Vec<Issue> = issues.into_values().flatten().collect();
             self.store.replace_issues(&sources, &all).await?;
@@ -491,6 +474,10 @@ impl Syncer {
             .filter(|e| !e.archived)
             .map(|e| (e.id, e))
             .collect();
+        let type_failure = |t: &AbsenceType, what: String, e: &ApiError| {
+            let reason = format!("{what}: {}", error_chain(e));
+            issues_of.failed("types", Some(t.id.to_string()), None, None, reason)
+        };
         let mut out = HashMap::new();
         for t in types {
             let recorded = mappings
@@ -506,16 +493,10 @@ impl Syncer {
                     tracing::info!(personio_type_id = t.id, event_id = m.event_id, from = %m.personio_name, to = %t.name, "renaming event");
                     if !dry {
                         if let Err(e) = self.productive.rename_event(m.event_id, &t.name).await {
-                            issues.push(issues_of.failed(
-                                "types",
-                                Some(t.id.to_string()),
-                                None,
-                                None,
-                                format!(
-                                    "renaming event {} failed: {}",
-                                    m.event_id,
-                                    error_chain(&e)
-                                ),
+                            issues.push(type_failure(
+                                t,
+                                format!("renaming event {} failed", m.event_id),
+                                &e,
                             ));
                             out.insert(t.id, m.event_id);
                             continue;
@@ -528,11 +509,9 @@ impl Syncer {
                     }
                 }
                 None => {
-                    let same_name = events
-                        .iter()
-                        .filter(|e| {
-                            !e.archived && e.name.trim().eq_ignore_ascii_case(t.name.trim())
-                        })
+                    let same_name = active
+                        .values()
+                        .filter(|e| e.name.trim().eq_ignore_ascii_case(t.name.trim()))
                         .min_by_key(|e| e.id);
                     match same_name {
                         Some(e) => TypeMapping {
@@ -559,16 +538,10 @@ impl Syncer {
                                 }
                             }
                             Err(e) => {
-                                issues.push(issues_of.failed(
-                                    "types",
-                                    Some(t.id.to_string()),
-                                    None,
-                                    None,
-                                    format!(
-                                        "creating event {:?} failed: {}",
-                                        t.name,
-                                        error_chain(&e)
-                                    ),
+                                issues.push(type_failure(
+                                    t,
+                                    format!("creating event {:?} failed", t.name),
+                                    &e,
                                 ));
                                 continue;
                             }
@@ -807,20 +780,12 @@ impl Syncer {
             Err(e) => e,
         };
         let key = failed.key;
-        match &failed.error {
-            SyncError::Productive(api) if is_ambiguous(api) => {
-                let reason = error_chain(&failed.error);
-                tracing::warn!(personio_id = key.period_id, part = key.part, error = %reason, "write outcome unknown");
-                Outcome::Unknown(
-                    key,
-                    format!(
-                        "absence {}: outcome unknown, resolved next run: {reason}",
-                        key.period_id
-                    ),
-                )
-            }
-            _ => Outcome::Failed(key, issues_of.write_failure(failed, None)),
+        let ambiguous = matches!(&failed.error, SyncError::Productive(api) if is_ambiguous(api));
+        let mut issue = issues_of.write_failure(failed, None);
+        if ambiguous {
+            issue.reason = format!("outcome unknown, resolved next run: {}", issue.reason);
         }
+        Outcome::Failed(key, Box::new(issue))
     }
 
     async fn create(&self, want: &DesiredBooking) -> Result<Outcome, WriteError> {
@@ -1248,7 +1213,10 @@ impl Issues<'_> {
             .collect()
     }
 
-    fn skipped(&self, source: &str, skip: &Skip) -> Issue {
+    /// Logs a skipped record, counts it by reason and turns it into its issue record.
+    fn skipped(&self, source: &str, skip: &Skip, counts: &mut Counts) -> Issue {
+        tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
+        *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
         self.make(
             source,
             "skipped",

@@ -424,6 +424,21 @@ async fn lost_write_answers_never_leave_a_duplicate_or_a_gap() {
         "some answers were lost: {}",
         lossy.render_counts()
     );
+    let lost: Vec<_> =
+        h.db.store
+            .issues()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.source == "writes")
+            .collect();
+    assert!(
+        !lost.is_empty()
+            && lost.iter().all(
+                |i| i.reason.starts_with("outcome unknown, resolved next run") && i.email.is_some()
+            ),
+        "{lost:#?}"
+    );
     h.org
         .productive
         .control()
