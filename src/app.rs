@@ -146,9 +146,7 @@ pub async fn status(settings: &Settings, json: bool, limit: i64) -> anyhow::Resu
                 .iter()
                 .map(|run| RunView {
                     run,
-                    duration_secs: run
-                        .finished_at
-                        .map(|f| (f - run.started_at).num_milliseconds() as f64 / 1000.0),
+                    duration_secs: run.duration_secs(),
                 })
                 .collect(),
             issues: &issues,
@@ -172,13 +170,8 @@ fn render_status(runs: &[RunRecord], issues: &[Issue]) -> String {
         );
         for run in runs {
             let secs = run
-                .finished_at
-                .map(|f| {
-                    format!(
-                        "{:.1}",
-                        (f - run.started_at).num_milliseconds() as f64 / 1000.0
-                    )
-                })
+                .duration_secs()
+                .map(|s| format!("{s:.1}"))
                 .unwrap_or_else(|| "-".into());
             let detail = match (&run.error, &run.counts) {
                 (Some(error), _) => error.clone(),

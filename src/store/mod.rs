@@ -73,6 +73,14 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// How long a finished run took.
+    pub fn duration_secs(&self) -> Option<f64> {
+        self.finished_at
+            .map(|f| (f - self.started_at).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeMapping {
     pub personio_type_id: i64,
