@@ -34,6 +34,8 @@ pub struct FaultSettings {
     pub drop_rate: f64,
     /// Share of writes that are carried out but whose answer is lost (the connection drops).
     pub lose_write_answer_rate: f64,
+    /// When set, only requests whose route contains this are faulted (latency still applies).
+    pub only_routes_containing: Option<String>,
 }
 
 /// Counts requests by method and route template (e.g. `GET /api/v2/bookings`).
@@ -150,7 +152,11 @@ pub async fn faults_middleware(
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
-    let roll = |rate: f64| rate > 0.0 && rand::thread_rng().gen_bool(rate.min(1.0));
+    let targeted = faults
+        .only_routes_containing
+        .as_deref()
+        .is_none_or(|part| route.contains(part));
+    let roll = |rate: f64| targeted && rate > 0.0 && rand::thread_rng().gen_bool(rate.min(1.0));
     if roll(faults.drop_rate) {
         return dropped_connection();
     }

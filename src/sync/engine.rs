@@ -359,12 +359,12 @@ impl Syncer {
             .refused
             .iter()
             .map(|entry| {
-                let failed = WriteError::recorded(
+                let mut failed = WriteError::recorded(
                     entry,
                     SyncError::Refused(entry.error.clone().unwrap_or_default()),
                 );
-                let email = want.bookings.get(&entry.key).map(|w| w.email.clone());
-                (entry.key, issues_of.write_failure(failed, email))
+                failed.email = want.bookings.get(&entry.key).map(|w| w.email.clone());
+                (entry.key, issues_of.write_failure(failed, &names))
             })
             .collect();
         counts.failed += failed_writes.len();
@@ -374,7 +374,10 @@ impl Syncer {
             counts.planned_updates = plan.updates.len();
             counts.planned_deletes = plan.deletes.len() + duplicates.len();
         } else {
-            for outcome in self.apply(&plan, &duplicates, &issues_of, cancel).await {
+            for outcome in self
+                .apply(&plan, &duplicates, &issues_of, &names, cancel)
+                .await
+            {
                 match outcome {
                     Outcome::Created => counts.created += 1,
                     Outcome::CreatedApproved => {
@@ -739,6 +742,7 @@ impl Syncer {
         plan: &Plan,
         duplicates: &[Booking],
         issues_of: &Issues<'_>,
+        emails: &HashMap<i64, String>,
         cancel: &CancellationToken,
     ) -> Vec<Outcome> {
         let actions = duplicates
@@ -755,7 +759,7 @@ impl Syncer {
             while in_flight.len() < self.settings.write_concurrency.max(1) && !cancel.is_cancelled()
             {
                 match actions.next() {
-                    Some(action) => in_flight.push(self.apply_one(action, issues_of)),
+                    Some(action) => in_flight.push(self.apply_one(action, issues_of, emails)),
                     None => break,
                 }
             }
@@ -767,7 +771,12 @@ impl Syncer {
         outcomes
     }
 
-    async fn apply_one(&self, action: Action<'_>, issues_of: &Issues<'_>) -> Outcome {
+    async fn apply_one(
+        &self,
+        action: Action<'_>,
+        issues_of: &Issues<'_>,
+        emails: &HashMap<i64, String>,
+    ) -> Outcome {
         let result = match action {
             Action::Create(want) => self.create(want).await,
             Action::Update(entry, want) => self.update(entry, want).await,
@@ -781,7 +790,7 @@ impl Syncer {
         };
         let key = failed.key;
         let ambiguous = matches!(&failed.error, SyncError::Productive(api) if is_ambiguous(api));
-        let mut issue = issues_of.write_failure(failed, None);
+        let mut issue = issues_of.write_failure(failed, emails);
         if ambiguous {
             issue.reason = format!("outcome unknown, resolved next run: {}", issue.reason);
         }
@@ -818,7 +827,11 @@ impl Syncer {
                     .map_err(|e| ctx(e.into()))?;
                 tracing::info!(action = "create", personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id = booking.id, "booking written");
                 if !booking.approved {
-                    return self.approve(&entry).await.map(|_| Outcome::CreatedApproved);
+                    return self
+                        .approve(&entry)
+                        .await
+                        .map(|_| Outcome::CreatedApproved)
+                        .map_err(|e| e.of(want));
                 }
                 Ok(Outcome::Created)
             }
@@ -874,7 +887,11 @@ impl Syncer {
                     .map_err(|e| ctx(e.into()))?;
                 tracing::info!(action = "update", personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id, "booking written");
                 if !booking.approved {
-                    return self.approve(&next).await.map(|_| Outcome::UpdatedApproved);
+                    return self
+                        .approve(&next)
+                        .await
+                        .map(|_| Outcome::UpdatedApproved)
+                        .map_err(|e| e.of(want));
                 }
                 Ok(Outcome::Updated)
             }
@@ -935,6 +952,7 @@ impl Syncer {
         self.productive.delete_booking(b.id).await.map_err(|e| {
             WriteError::new(
                 key,
+                b.person_id,
                 None,
                 b.started_on,
                 b.ended_on,
@@ -1016,6 +1034,7 @@ enum Action<'a> {
 /// A write that failed, with the record it was for.
 struct WriteError {
     key: BookingKey,
+    person_id: i64,
     email: Option<String>,
     dates: String,
     error: SyncError,
@@ -1024,6 +1043,7 @@ struct WriteError {
 impl WriteError {
     fn new(
         key: BookingKey,
+        person_id: i64,
         email: Option<String>,
         start: NaiveDate,
         end: NaiveDate,
@@ -1036,6 +1056,7 @@ impl WriteError {
         };
         Self {
             key,
+            person_id,
             email,
             dates,
             error,
@@ -1045,6 +1066,7 @@ impl WriteError {
     fn wanted(want: &DesiredBooking, error: SyncError) -> Self {
         Self::new(
             want.key,
+            want.person_id,
             Some(want.email.clone()),
             want.start,
             want.end,
@@ -1052,8 +1074,23 @@ impl WriteError {
         )
     }
 
+    /// Names the absence the failed write was for by its Personio email.
+    fn of(self, want: &DesiredBooking) -> Self {
+        Self {
+            email: Some(want.email.clone()),
+            ..self
+        }
+    }
+
     fn recorded(entry: &JournalEntry, error: SyncError) -> Self {
-        Self::new(entry.key, None, entry.start, entry.end, error)
+        Self::new(
+            entry.key,
+            entry.person_id,
+            None,
+            entry.start,
+            entry.end,
+            error,
+        )
     }
 }
 
@@ -1183,10 +1220,13 @@ impl Issues<'_> {
         self.make(source, "failed", id, email, dates, reason)
     }
 
-    /// Logs a failed write and turns it into its issue record.
-    fn write_failure(&self, failed: WriteError, email: Option<String>) -> Issue {
+    /// Logs a failed write and turns it into its issue record. A write that knows no Personio
+    /// email (a delete, an approval) names the person by their Productive email.
+    fn write_failure(&self, failed: WriteError, emails: &HashMap<i64, String>) -> Issue {
         let reason = error_chain(&failed.error);
-        let email = failed.email.or(email);
+        let email = failed
+            .email
+            .or_else(|| emails.get(&failed.person_id).cloned());
         tracing::warn!(personio_id = failed.key.period_id, part = failed.key.part, email = email.as_deref().unwrap_or("-"), dates = %failed.dates, error = %reason, "write failed");
         self.make(
             "writes",

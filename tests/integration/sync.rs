@@ -331,6 +331,76 @@ async fn bookings_pending_approval_are_approved_on_personios_behalf() {
 }
 
 #[tokio::test]
+async fn a_lost_approval_answer_is_reported_with_the_email_and_settled_next_run() {
+    let h = small().await;
+    h.org.productive.control().set_faults(FaultSettings {
+        lose_write_answer_rate: 1.0,
+        only_routes_containing: Some("/approve".into()),
+        ..Default::default()
+    });
+    let lossy = h.sync().await;
+    let pending = h.org.productive.approval_statuses().len();
+    assert!(
+        pending > 0,
+        "the generator gives some people an approval policy"
+    );
+    assert_eq!(lossy.counts.failed, pending, "{}", lossy.render_counts());
+    let emails: BTreeSet<String> = h
+        .org
+        .employees
+        .iter()
+        .map(|e| e.email.to_lowercase())
+        .collect();
+    let lost: Vec<_> =
+        h.db.store
+            .issues()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|i| i.source == "writes")
+            .collect();
+    assert_eq!(lost.len(), pending);
+    for issue in &lost {
+        assert!(
+            issue
+                .reason
+                .starts_with("outcome unknown, resolved next run")
+                && issue
+                    .email
+                    .as_ref()
+                    .is_some_and(|e| emails.contains(&e.to_lowercase())),
+            "{issue:#?}"
+        );
+    }
+
+    h.org
+        .productive
+        .control()
+        .set_faults(FaultSettings::default());
+    let next = h.sync().await;
+    // Productive did approve them: the next run finds that out and sends no second approval.
+    assert_eq!(next.counts.approved, pending, "{}", next.render_counts());
+    assert_eq!(next.counts.failed, 0);
+    assert_eq!(
+        h.org
+            .productive
+            .control()
+            .requests
+            .get("PATCH /api/v2/approval_statuses/{id}/approve"),
+        pending as u64
+    );
+    assert!(h
+        .db
+        .store
+        .issues()
+        .await
+        .unwrap()
+        .iter()
+        .all(|i| i.source != "writes"));
+    assert_exact(&h.org);
+}
+
+#[tokio::test]
 async fn a_capacity_change_replans_that_persons_bookings() {
     let h = small().await;
     h.sync().await;
