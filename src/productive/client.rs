@@ -104,11 +104,8 @@ impl ProductiveClient {
     /// cannot be read are reported in `rejected`.
     pub async fn people(&self) -> Result<Fetched<Person>, ApiError> {
         let mut fetched = Fetched::default();
-        for page in self.collection("people", &[]).await? {
-            let (items, rejected) = wire::decode_each(page, wire::person).map_err(protocol)?;
-            fetched.items.extend(items);
-            fetched.rejected.extend(rejected);
-        }
+        self.collection("people", &[], wire::person, &mut fetched)
+            .await?;
         Ok(fetched)
     }
 
@@ -117,11 +114,8 @@ impl ProductiveClient {
     pub async fn events(&self) -> Result<Fetched<Event>, ApiError> {
         let mut fetched = Fetched::default();
         let query = [("filter[status]".to_string(), "1".to_string())];
-        for page in self.collection("events", &query).await? {
-            let (items, rejected) = wire::decode_each(page, wire::event).map_err(protocol)?;
-            fetched.items.extend(items);
-            fetched.rejected.extend(rejected);
-        }
+        self.collection("events", &query, wire::event, &mut fetched)
+            .await?;
         Ok(fetched)
     }
 
@@ -183,17 +177,13 @@ impl ProductiveClient {
                 if let Some(ids) = events {
                     query.push(("filter[event_id]".to_string(), ids.clone()));
                 }
-                for page in self.collection("bookings", &query).await? {
-                    let (items, rejected) =
-                        wire::decode_each(page, |r| wire::booking(r, None)).map_err(protocol)?;
-                    fetched
-                        .items
-                        .extend(items.into_iter().filter(|b: &Booking| {
-                            // Pages can shift under concurrent writes and repeat a record.
-                            b.event_id.is_some() && seen.insert(b.id)
-                        }));
-                    fetched.rejected.extend(rejected);
-                }
+                let kept = |r| {
+                    let b = wire::booking(r, None)?;
+                    // Pages can shift under concurrent writes and repeat a record.
+                    Ok((b.event_id.is_some() && seen.insert(b.id)).then_some(b))
+                };
+                self.collection("bookings", &query, kept, &mut fetched)
+                    .await?;
             }
         }
         Ok(fetched)
@@ -256,20 +246,18 @@ impl ProductiveClient {
 
     pub async fn approval_statuses(&self, booking_id: i64) -> Result<Vec<ApprovalStep>, ApiError> {
         let query = [("filter[booking_id]".to_string(), booking_id.to_string())];
-        let mut steps = Vec::new();
-        for page in self.collection("approval_statuses", &query).await? {
-            let (items, rejected) = wire::decode_each(page, |r| wire::approval_step(r, booking_id))
-                .map_err(protocol)?;
-            // An unreadable step would make the booking look approvable when it is not.
-            if let Some(bad) = rejected.first() {
-                return Err(protocol(format!(
-                    "approval status {:?} of booking {booking_id}: {}",
-                    bad.id, bad.reason
-                )));
-            }
-            steps.extend(items);
+        let mut steps = Fetched::default();
+        let step = |r| wire::approval_step(r, booking_id);
+        self.collection("approval_statuses", &query, step, &mut steps)
+            .await?;
+        // An unreadable step would make the booking look approvable when it is not.
+        if let Some(bad) = steps.rejected.first() {
+            return Err(protocol(format!(
+                "approval status {:?} of booking {booking_id}: {}",
+                bad.id, bad.reason
+            )));
         }
-        Ok(steps)
+        Ok(steps.items)
     }
 
     pub async fn approve(&self, approval_status_id: i64, note: &str) -> Result<(), ApiError> {
@@ -315,13 +303,21 @@ impl ProductiveClient {
             .await
     }
 
-    /// Every page's raw `data` array of a collection: follows `links.next` (on the configured
+    /// Reads every page of a collection into `into`, converting each page's records as it
+    /// arrives (raw JSON of a whole organisation would be many times the size of its records);
+    /// `convert` may drop a record by returning `None`. Follows `links.next` (on the configured
     /// host only), else page numbers up to `meta.total_pages`.
-    async fn collection(
+    async fn collection<A, T, K>(
         &self,
         path: &str,
         query: &[(String, String)],
-    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        mut convert: impl FnMut(Resource<A>) -> Result<K, String>,
+        into: &mut Fetched<T>,
+    ) -> Result<(), ApiError>
+    where
+        A: serde::de::DeserializeOwned,
+        K: Into<Option<T>>,
+    {
         let mut url = self.core.url(path);
         {
             let mut pairs = url.query_pairs_mut();
@@ -332,7 +328,6 @@ impl ProductiveClient {
                 .append_pair("page[number]", "1")
                 .append_pair("page[size]", PAGE_SIZE);
         }
-        let mut pages = Vec::new();
         let mut visited = HashSet::new();
         let mut number = 1i64;
         loop {
@@ -344,7 +339,7 @@ impl ProductiveClient {
             let reply = self.read(url.clone()).await?;
             let doc: Document = reply.json(API)?;
             let empty = doc.data.as_array().is_some_and(|a| a.is_empty());
-            pages.push(doc.data);
+            wire::decode_each(doc.data, &mut convert, into).map_err(protocol)?;
             let meta = doc.meta.unwrap_or_default();
             let next_link = doc.links.and_then(|l| l.next).filter(|n| !n.is_empty());
             if let Some(link) = next_link {
@@ -360,7 +355,7 @@ impl ProductiveClient {
             }
             tracing::debug!(path, page = number, "reading next page");
         }
-        Ok(pages)
+        Ok(())
     }
 
     /// The one resource of a single-resource document.

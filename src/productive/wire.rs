@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::domain::{
-    ApprovalStep, AvailabilityPeriod, Booking, Event, EventKind, Person, RejectedRecord,
+    ApprovalStep, AvailabilityPeriod, Booking, Event, EventKind, Fetched, Person, RejectedRecord,
 };
 
 /// A top-level document. `data` is kept raw so that one bad record cannot fail a whole page.
@@ -203,30 +203,30 @@ pub fn absence_type_name(kind: EventKind) -> &'static str {
     }
 }
 
-/// Splits a collection's `data` into decoded records and rejected ones.
-pub fn decode_each<A, T>(
+/// Adds a collection page's `data` to `into`: the records `convert` keeps, and the ones that
+/// could not be decoded with the reason.
+pub fn decode_each<A, T, K: Into<Option<T>>>(
     data: Value,
-    mut convert: impl FnMut(Resource<A>) -> Result<T, String>,
-) -> Result<(Vec<T>, Vec<RejectedRecord>), String>
+    mut convert: impl FnMut(Resource<A>) -> Result<K, String>,
+    into: &mut Fetched<T>,
+) -> Result<(), String>
 where
     A: serde::de::DeserializeOwned,
 {
     let Value::Array(items) = data else {
         return Err("`data` is not an array".to_string());
     };
-    let mut good = Vec::with_capacity(items.len());
-    let mut rejected = Vec::new();
     for item in items {
         let id = raw_id(&item);
         match serde_json::from_value::<Resource<A>>(item)
             .map_err(|e| e.to_string())
             .and_then(&mut convert)
         {
-            Ok(value) => good.push(value),
-            Err(reason) => rejected.push(RejectedRecord { id, reason }),
+            Ok(kept) => into.items.extend(kept.into()),
+            Err(reason) => into.rejected.push(RejectedRecord { id, reason }),
         }
     }
-    Ok((good, rejected))
+    Ok(())
 }
 
 /// The `id` member of a raw record, for reporting a record that could not be decoded.

@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use chrono::NaiveDate;
 use personio_productive_sync::config::{ProductiveSettings, Settings};
 use personio_productive_sync::domain::{
-    AvailabilityPeriod, BookingDraft, EventDraft, EventKind, Person,
+    AvailabilityPeriod, BookingDraft, EventDraft, EventKind, Fetched, Person, RejectedRecord,
 };
 use personio_productive_sync::http::{status_error, ApiError, RetryPolicy};
 use personio_productive_sync::productive::{wire, BookingFilter, ProductiveClient};
@@ -861,14 +861,24 @@ async fn simulator_enforces_the_request_count_limit() {
 // ---------------------------------------------------------------------------------------------
 // Fixtures shaped like live responses
 
+/// A page's records and rejects, as the client's paging collects them.
+fn decode<A: serde::de::DeserializeOwned, T>(
+    data: Value,
+    convert: impl FnMut(wire::Resource<A>) -> Result<T, String>,
+) -> (Vec<T>, Vec<RejectedRecord>) {
+    let mut fetched = Fetched::default();
+    wire::decode_each(data, convert, &mut fetched).unwrap();
+    (fetched.items, fetched.rejected)
+}
+
 #[test]
 fn fixtures_parse_with_the_wire_types() {
     let doc: wire::Document = serde_json::from_str(&fixture("budget_booking.json")).unwrap();
-    let (ok, rejected) = wire::decode_each(doc.data.clone(), |r| wire::booking(r, None)).unwrap();
+    let (ok, rejected) = decode(doc.data.clone(), |r| wire::booking(r, None));
     assert!(ok.is_empty(), "no include=person: no person id");
     assert!(rejected[0].reason.contains("include=person"));
     assert_eq!(rejected[0].id.as_deref(), Some("17674294"));
-    let (ok, _) = wire::decode_each(doc.data, |r| wire::booking(r, Some(7))).unwrap();
+    let (ok, _) = decode(doc.data, |r| wire::booking(r, Some(7)));
     let budget = &ok[0];
     assert_eq!((budget.id, budget.event_id), (17674294, None));
     assert_eq!(budget.minutes_per_day, None, "method 2 is a percentage");
@@ -886,7 +896,7 @@ fn fixtures_parse_with_the_wire_types() {
     assert!(half.approved && !half.rejected && !half.canceled);
 
     let doc: wire::Document = serde_json::from_str(&fixture("people.json")).unwrap();
-    let (people, rejected) = wire::decode_each(doc.data, wire::person).unwrap();
+    let (people, rejected) = decode(doc.data, wire::person);
     assert_eq!(people.len(), 3);
     assert_eq!(rejected.len(), 1);
     assert_eq!(
