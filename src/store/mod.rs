@@ -2,7 +2,6 @@
 //! issues and cursors. PostgreSQL in production, SQLite as the embedded default, behind one type
 //! (sqlx `Any`) with the same portable SQL and the same embedded migrations.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -458,28 +457,17 @@ impl Store {
 
     /// Replaces the issues of the given sources with `issues`, keeping `since` for issues that
     /// persist.
+    /// Makes `issues` the current issues of `sources` for run `run_id`: an issue seen before
+    /// keeps its first-seen time, one not seen again goes. Streams: a large organisation's
+    /// skip list is never held twice.
     pub async fn replace_issues(
         &self,
+        run_id: &str,
         sources: &[&str],
-        issues: &[Issue],
+        issues: impl IntoIterator<Item = Issue>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let mut first_seen: HashMap<String, String> = HashMap::new();
-        for source in sources {
-            let rows = sqlx::query("SELECT key, since FROM record_issues WHERE source = $1")
-                .bind(*source)
-                .fetch_all(&mut *tx)
-                .await?;
-            for row in rows {
-                first_seen.insert(row.try_get(0)?, row.try_get(1)?);
-            }
-            sqlx::query("DELETE FROM record_issues WHERE source = $1")
-                .bind(*source)
-                .execute(&mut *tx)
-                .await?;
-        }
         for i in issues {
-            let since = first_seen.remove(&i.key).unwrap_or_else(|| ts(i.since));
             sqlx::query(
                 "INSERT INTO record_issues (key, source, kind, personio_id, email, dates, reason, run_id, since)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -494,10 +482,17 @@ impl Store {
             .bind(&i.email)
             .bind(&i.dates)
             .bind(&i.reason)
-            .bind(&i.run_id)
-            .bind(since)
+            .bind(run_id)
+            .bind(ts(i.since))
             .execute(&mut *tx)
             .await?;
+        }
+        for source in sources {
+            sqlx::query("DELETE FROM record_issues WHERE source = $1 AND run_id <> $2")
+                .bind(*source)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

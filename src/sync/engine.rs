@@ -275,7 +275,7 @@ impl Syncer {
             read.items,
             if full { unreadable.as_ref() } else { None },
         );
-        let mut period_issues = issues_of.unreadable("periods", &read.rejected);
+        let period_issues = issues_of.unreadable("periods", &read.rejected);
         if !dry {
             self.store.update_periods(&upserts, &removals).await?;
         }
@@ -297,7 +297,7 @@ impl Syncer {
             want.keep.insert(entry.key.period_id);
         }
         for skip in &want.skipped {
-            period_issues.push(issues_of.skipped("periods", skip, &mut counts));
+            issues_of.log_skip(skip, &mut counts);
         }
         issues.insert("periods", period_issues);
 
@@ -309,7 +309,7 @@ impl Syncer {
                 .hourly_absences(&query)
                 .await
                 .map_err(SyncError::Personio)?;
-            let mut hourly_issues = issues_of.unreadable("hourly", &hourly.rejected);
+            let hourly_issues = issues_of.unreadable("hourly", &hourly.rejected);
             for a in hourly
                 .items
                 .iter()
@@ -322,7 +322,7 @@ impl Syncer {
                     end: a.end,
                     reason: "measured in hours; hour-unit absences are not synced".into(),
                 };
-                hourly_issues.push(issues_of.skipped("hourly", &skip, &mut counts));
+                issues_of.log_skip(&skip, &mut counts);
                 hourly_skips.push(skip);
             }
             issues.insert("hourly", hourly_issues);
@@ -400,8 +400,12 @@ impl Syncer {
             interrupted = cancel.is_cancelled();
             issues.insert("writes", failed_writes.values().cloned().collect());
             let sources: Vec<&str> = issues.keys().copied().collect();
-            let all: Vec<Issue> = issues.into_values().flatten().collect();
-            self.store.replace_issues(&sources, &all).await?;
+            // Skips become issue records only on their way into the store.
+            let skips = issues_of
+                .skips("periods", &want.skipped)
+                .chain(issues_of.skips("hourly", &hourly_skips));
+            let all = issues.into_values().flatten().chain(skips);
+            self.store.replace_issues(run_id, &sources, all).await?;
             // Cursors move only once the run has written everything it planned.
             if !interrupted {
                 let today = window.today.to_string();
@@ -566,7 +570,7 @@ impl Syncer {
     /// values so the plan puts them back. Also returns surplus marked bookings (duplicates).
     async fn reconcile(
         &self,
-        journal: Vec<JournalEntry>,
+        mut journal: Vec<JournalEntry>,
         owned_events: &[i64],
         read_from: NaiveDate,
         dry: bool,
@@ -607,8 +611,9 @@ impl Syncer {
             Some(b)
         };
 
-        let mut resolved = Vec::with_capacity(journal.len());
-        for mut entry in journal {
+        // Resolved in place: a second copy of the journal is what a large organisation pays for.
+        let mut finished_deletes = HashSet::new();
+        for entry in journal.iter_mut() {
             let recorded = entry.clone();
             let current = entry.booking_id.and_then(|id| by_id.get(&id).copied());
             // Bookings ending before `read_from` were not read: nothing is known about them.
@@ -618,6 +623,7 @@ impl Syncer {
                     if !dry {
                         self.store.remove_journal(entry.key).await?;
                     }
+                    finished_deletes.insert(entry.key);
                     continue;
                 }
                 (JournalState::Deleting, _) => {}
@@ -625,12 +631,12 @@ impl Syncer {
                 (JournalState::Creating, _) => {
                     if let Some(b) = unclaimed_marked(entry.key, &mut claimed) {
                         counts.adopted += 1;
-                        adopt(&mut entry, b);
+                        adopt(entry, b);
                     }
                 }
                 (state, Some(b)) => {
-                    adopt(&mut entry, b);
-                    if state == JournalState::Synced && entry != recorded {
+                    adopt(entry, b);
+                    if state == JournalState::Synced && *entry != recorded {
                         tracing::warn!(
                             personio_id = entry.key.period_id,
                             part = entry.key.part,
@@ -644,7 +650,7 @@ impl Syncer {
                 }
                 (_, None) if !was_read => {}
                 (_, None) => match unclaimed_marked(entry.key, &mut claimed) {
-                    Some(b) => adopt(&mut entry, b),
+                    Some(b) => adopt(entry, b),
                     None => {
                         tracing::warn!(personio_id = entry.key.period_id, part = entry.key.part, booking_id = ?entry.booking_id, "owned booking was deleted in Productive; creating it again");
                         counts.drift_repaired += 1;
@@ -655,11 +661,12 @@ impl Syncer {
             }
             // Only what Productive taught us is written back (a reconcile of an unchanged
             // organisation writes nothing).
-            if !dry && entry.state == JournalState::Synced && entry != recorded {
-                self.store.put_journal(&entry).await?;
+            if !dry && entry.state == JournalState::Synced && *entry != recorded {
+                self.store.put_journal(entry).await?;
             }
-            resolved.push(entry);
         }
+        journal.retain(|e| !finished_deletes.contains(&e.key));
+        let mut resolved = journal;
 
         // Marked bookings the journal does not know: adopt one per key; more are duplicates.
         let mut known: HashSet<BookingKey> = resolved.iter().map(|e| e.key).collect();
@@ -698,24 +705,22 @@ impl Syncer {
     /// Incremental runs: look up bookings whose creation was interrupted, by their marker.
     async fn resolve_creates(
         &self,
-        journal: Vec<JournalEntry>,
+        mut journal: Vec<JournalEntry>,
         dry: bool,
         counts: &mut Counts,
     ) -> Result<Vec<JournalEntry>, SyncError> {
-        let mut resolved = Vec::with_capacity(journal.len());
-        for mut entry in journal {
+        for entry in journal.iter_mut() {
             if entry.state == JournalState::Creating {
-                if let Some(b) = self.find_marked(&entry).await? {
+                if let Some(b) = self.find_marked(entry).await? {
                     counts.adopted += 1;
-                    adopt(&mut entry, &b);
+                    adopt(entry, &b);
                     if !dry {
-                        self.store.put_journal(&entry).await?;
+                        self.store.put_journal(entry).await?;
                     }
                 }
             }
-            resolved.push(entry);
         }
-        Ok(resolved)
+        Ok(journal)
     }
 
     async fn find_marked(&self, entry: &JournalEntry) -> Result<Option<Booking>, SyncError> {
@@ -1253,10 +1258,22 @@ impl Issues<'_> {
             .collect()
     }
 
-    /// Logs a skipped record, counts it by reason and turns it into its issue record.
-    fn skipped(&self, source: &str, skip: &Skip, counts: &mut Counts) -> Issue {
+    /// Logs a skipped record and counts it by reason.
+    fn log_skip(&self, skip: &Skip, counts: &mut Counts) {
         tracing::info!(personio_id = %skip.personio_id, email = %skip.email, dates = %skip.dates(), reason = %skip.reason, "skipped");
         *counts.skipped.entry(skip.reason.clone()).or_default() += 1;
+    }
+
+    /// The issue records of skipped records.
+    fn skips<'s>(
+        &'s self,
+        source: &'s str,
+        skips: &'s [Skip],
+    ) -> impl Iterator<Item = Issue> + Send + 's {
+        skips.iter().map(move |skip| self.skip(source, skip))
+    }
+
+    fn skip(&self, source: &str, skip: &Skip) -> Issue {
         self.make(
             source,
             "skipped",

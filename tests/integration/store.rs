@@ -223,22 +223,51 @@ async fn issues_are_replaced_per_source_and_keep_first_seen() {
             since,
         };
         s.replace_issues(
+            "run-1",
             &["periods", "hourly"],
-            &[issue("a", "periods", t0), issue("h", "hourly", t0)],
+            [issue("a", "periods", t0), issue("h", "hourly", t0)],
         )
         .await
         .unwrap();
         // Next run: "a" persists (its first-seen time stays), "b" is new, hourly untouched.
         let later = t0 + Duration::days(1);
         s.replace_issues(
+            "run-2",
             &["periods"],
-            &[issue("a", "periods", later), issue("b", "periods", later)],
+            [issue("a", "periods", later), issue("b", "periods", later)],
         )
         .await
         .unwrap();
         let all = s.issues().await.unwrap();
-        let keys: Vec<_> = all.iter().map(|i| (i.key.as_str(), i.since)).collect();
-        assert_eq!(keys, vec![("a", t0), ("b", later), ("h", t0)], "{backend}");
+        let keys: Vec<_> = all
+            .iter()
+            .map(|i| (i.key.as_str(), i.since, i.run_id.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("a", t0, "run-2"),
+                ("b", later, "run-2"),
+                ("h", t0, "run-1")
+            ],
+            "{backend}"
+        );
+        // A run that no longer sees "a" drops it; a source without issues is emptied.
+        s.replace_issues(
+            "run-3",
+            &["periods", "hourly"],
+            [issue("b", "periods", later)],
+        )
+        .await
+        .unwrap();
+        let keys: Vec<_> = s
+            .issues()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(keys, vec!["b"], "{backend}");
     }
 }
 
