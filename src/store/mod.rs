@@ -364,12 +364,13 @@ impl Store {
     }
 
     /// Writes changed periods and forgets vanished ones, in one transaction.
-    pub async fn update_periods(
+    pub async fn update_periods<'p>(
         &self,
-        upserts: &[AbsencePeriod],
+        upserts: impl IntoIterator<Item = &'p AbsencePeriod>,
         removals: &[i64],
     ) -> Result<(), StoreError> {
-        if upserts.is_empty() && removals.is_empty() {
+        let mut upserts = upserts.into_iter().peekable();
+        if upserts.peek().is_none() && removals.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;

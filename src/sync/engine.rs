@@ -270,16 +270,18 @@ impl Syncer {
             .iter()
             .map(|r| r.id.as_deref().and_then(|id| id.parse().ok()))
             .collect();
-        let (periods, upserts, removals) = merge_periods(
+        let (periods, changed, removals) = merge_periods(
             cached,
             read.items,
             if full { unreadable.as_ref() } else { None },
         );
         let period_issues = issues_of.unreadable("periods", &read.rejected);
         if !dry {
-            self.store.update_periods(&upserts, &removals).await?;
+            self.store
+                .update_periods(only(&periods, &changed), &removals)
+                .await?;
         }
-        drop(upserts);
+        drop(changed);
 
         let mut want = desired(&periods, &index, &events_by_type, &window);
         // What is left of the inputs is their ids: the big collections go before the journal
@@ -1151,12 +1153,13 @@ pub fn event_draft(t: &AbsenceType) -> EventDraft {
 
 /// Merges a read into the cached periods. A full read (`full_except` holds the ids of records it
 /// could not read) is the whole truth: what it lacks is gone. An incremental read (`None`) only
-/// brings changes. Returns the merged set and what to write back.
+/// brings changes. Returns the merged set, the ids of the periods that changed (by id, not
+/// copies: on a first sync that is all of them) and the ids of those gone.
 fn merge_periods(
     cached: Vec<AbsencePeriod>,
     read: Vec<AbsencePeriod>,
     full_except: Option<&HashSet<i64>>,
-) -> (Vec<AbsencePeriod>, Vec<AbsencePeriod>, Vec<i64>) {
+) -> (Vec<AbsencePeriod>, HashSet<i64>, Vec<i64>) {
     let mut merged: BTreeMap<i64, AbsencePeriod> = cached.into_iter().map(|p| (p.id, p)).collect();
     let seen: HashSet<i64> = read.iter().map(|p| p.id).collect();
     let removals: Vec<i64> = match full_except {
@@ -1170,14 +1173,22 @@ fn merge_periods(
     for id in &removals {
         merged.remove(id);
     }
-    let mut upserts = Vec::new();
+    let mut changed = HashSet::new();
     for p in read {
         if merged.get(&p.id) != Some(&p) {
-            upserts.push(p.clone());
+            changed.insert(p.id);
             merged.insert(p.id, p);
         }
     }
-    (merged.into_values().collect(), upserts, removals)
+    (merged.into_values().collect(), changed, removals)
+}
+
+/// The periods with the given ids.
+fn only<'a>(
+    periods: &'a [AbsencePeriod],
+    ids: &'a HashSet<i64>,
+) -> impl Iterator<Item = &'a AbsencePeriod> + Send + 'a {
+    periods.iter().filter(|p| ids.contains(&p.id))
 }
 
 /// Builds the issue records of one run.
@@ -1307,13 +1318,13 @@ mod tests {
     #[test]
     fn full_reads_replace_the_cache_and_incremental_reads_patch_it() {
         let cached = vec![period(1, "2026-12-01"), period(2, "2026-12-02")];
-        let (merged, upserts, removals) = merge_periods(
+        let (merged, changed, removals) = merge_periods(
             cached.clone(),
             vec![period(2, "2026-12-03")],
             Some(&HashSet::new()),
         );
         assert_eq!(merged, vec![period(2, "2026-12-03")]);
-        assert_eq!(upserts, vec![period(2, "2026-12-03")]);
+        assert_eq!(changed, HashSet::from([2]));
         assert_eq!(removals, vec![1]);
         let (merged, _, removals) =
             merge_periods(cached.clone(), vec![], Some(&HashSet::from([1])));
@@ -1323,7 +1334,7 @@ mod tests {
             "an unreadable record is not taken for deleted"
         );
         assert_eq!(merged, vec![period(1, "2026-12-01")]);
-        let (merged, upserts, removals) = merge_periods(
+        let (merged, changed, removals) = merge_periods(
             cached,
             vec![period(3, "2026-12-05"), period(1, "2026-12-01")],
             None,
@@ -1333,8 +1344,8 @@ mod tests {
             vec![1, 2, 3]
         );
         assert_eq!(
-            upserts,
-            vec![period(3, "2026-12-05")],
+            changed,
+            HashSet::from([3]),
             "unchanged periods are not rewritten"
         );
         assert!(removals.is_empty());
