@@ -60,6 +60,9 @@ pub fn desired(
     window: &Window,
 ) -> Desired {
     let mut out = Desired::default();
+    // Collected first and built in one go: a map built from sorted input has full nodes, one
+    // grown by inserting in key order half-empty ones (twice the memory at 5,000 employees).
+    let mut bookings = Vec::new();
     for period in periods {
         let skip = |reason: String| Skip {
             personio_id: period.id.to_string(),
@@ -112,7 +115,7 @@ pub fn desired(
                 period_id: period.id,
                 part: part as i64,
             };
-            out.bookings.insert(
+            bookings.push((
                 key,
                 DesiredBooking {
                     key,
@@ -124,9 +127,10 @@ pub fn desired(
                     note: note_for(key, parts),
                     email: period.email.clone(),
                 },
-            );
+            ));
         }
     }
+    out.bookings = bookings.into_iter().collect();
     out
 }
 
