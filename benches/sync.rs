@@ -5,7 +5,9 @@
 //! prints every figure beside its lower bound. Results go to docs/benchmarks.{json,md}.
 //!
 //! `cargo bench --bench sync`; `BENCH_SIZES=100,1000` picks sizes (default 100,1000,5000),
-//! `BENCH_RATE_SCALE` the factor on Productive's request-count limits (default 40).
+//! `BENCH_RATE_SCALE` the factor on Productive's request-count limits (default 40),
+//! `BENCH_WRAP` a command to run the binary under (`valgrind --tool=massif
+//! --massif-out-file=massif.%p` for a heap profile of each run; peak RSS is then the profiler's).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -268,7 +270,11 @@ async fn measure(
         std::path::Path::new(db.trim_start_matches("sqlite://")).with_extension("out");
     let report_file = std::fs::File::create(&report_path).expect("report file");
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_personio-productive-sync"))
+    let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
+    let mut words: Vec<String> = wrap.split_whitespace().map(String::from).collect();
+    words.push(env!("CARGO_BIN_EXE_personio-productive-sync").into());
+    let mut child = tokio::process::Command::new(&words[0])
+        .args(&words[1..])
         .arg("sync")
         .envs(child_env(sims, db, budget))
         .env("RUST_LOG", "warn")
