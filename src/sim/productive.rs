@@ -204,6 +204,7 @@ struct Inner {
     db: Mutex<Db>,
     revoked: AtomicBool,
     accept_relationships: AtomicBool,
+    may_approve: AtomicBool,
     limits: Mutex<Option<Arc<Limits>>>,
 }
 
@@ -227,6 +228,7 @@ impl ProductiveSim {
                 }),
                 revoked: AtomicBool::new(false),
                 accept_relationships: AtomicBool::new(false),
+                may_approve: AtomicBool::new(true),
                 limits: Mutex::new(None),
             }),
         };
@@ -362,6 +364,12 @@ impl ProductiveSim {
     /// From now on every request is answered 401 `invalid_auth_token`.
     pub fn revoke_token(&self) {
         self.inner.revoked.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the token's user may approve (which roles may is not documented): when not,
+    /// approving answers 403 and changes nothing.
+    pub fn set_may_approve(&self, may: bool) {
+        self.inner.may_approve.store(may, Ordering::SeqCst);
     }
 
     /// Accept the JSON:API relationships form on booking writes (the live API answered 422 to it
@@ -1707,6 +1715,15 @@ async fn approve(
     let body = parse_body(&bytes)?;
     let mut db = sim.db();
     let approval = db.approvals.get_mut(&id).ok_or_else(not_found)?;
+    if !sim.inner.may_approve.load(Ordering::SeqCst) {
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "Access Denied",
+            "You are not authorized to approve this request",
+            Some("access_denied"),
+            None,
+        ));
+    }
     let at = now();
     approval.approved_at = Some(at);
     approval.note = body.text("note").flatten();

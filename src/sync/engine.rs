@@ -30,6 +30,8 @@ use super::report::{Counts, RunReport};
 
 const CURSOR_LAST_FULL: &str = "last_full_reconcile";
 const CURSOR_UPDATED_FROM: &str = "personio_updated_from";
+/// The event id a type mapping holds while the event's create is in flight.
+const EVENT_BEING_CREATED: i64 = 0;
 /// How long an SQLite run lease outlives a killed holder (it is renewed while the run lives).
 /// Only an in-memory database waits it out: PostgreSQL locks and SQLite file locks die with the
 /// process.
@@ -88,17 +90,55 @@ pub struct Syncer {
     clock: Clock,
 }
 
-/// What one write did, folded into the run's counts.
-enum Outcome {
-    Created,
-    /// Created pending in Productive, then approved.
-    CreatedApproved,
-    Updated,
-    UpdatedApproved,
-    Deleted,
-    Approved,
-    /// Failed, or its answer was lost (then the next run resolves it): the issue says which.
-    Failed(BookingKey, Box<Issue>),
+/// What one planned action changed in Productive (a create can be followed by its approval).
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    created: bool,
+    updated: bool,
+    deleted: bool,
+    approved: bool,
+}
+
+impl Done {
+    const NOTHING: Self = Self {
+        created: false,
+        updated: false,
+        deleted: false,
+        approved: false,
+    };
+    const CREATED: Self = Self {
+        created: true,
+        ..Self::NOTHING
+    };
+    const UPDATED: Self = Self {
+        updated: true,
+        ..Self::NOTHING
+    };
+    const DELETED: Self = Self {
+        deleted: true,
+        ..Self::NOTHING
+    };
+    const APPROVED: Self = Self {
+        approved: true,
+        ..Self::NOTHING
+    };
+
+    /// This, then `next`.
+    fn and(self, next: Done) -> Done {
+        Done {
+            created: self.created || next.created,
+            updated: self.updated || next.updated,
+            deleted: self.deleted || next.deleted,
+            approved: self.approved || next.approved,
+        }
+    }
+}
+
+/// What one action did, folded into the run's counts; a failure (or a lost answer, which the
+/// next run resolves) comes with its issue, after whatever the action did before it failed.
+struct Outcome {
+    done: Done,
+    failed: Option<(BookingKey, Box<Issue>)>,
 }
 
 impl Syncer {
@@ -380,23 +420,14 @@ impl Syncer {
                 .apply(&plan, &duplicates, &issues_of, &names, cancel)
                 .await
             {
-                match outcome {
-                    Outcome::Created => counts.created += 1,
-                    Outcome::CreatedApproved => {
-                        counts.created += 1;
-                        counts.approved += 1;
-                    }
-                    Outcome::Updated => counts.updated += 1,
-                    Outcome::UpdatedApproved => {
-                        counts.updated += 1;
-                        counts.approved += 1;
-                    }
-                    Outcome::Deleted => counts.deleted += 1,
-                    Outcome::Approved => counts.approved += 1,
-                    Outcome::Failed(key, issue) => {
-                        counts.failed += 1;
-                        failed_writes.insert(key, *issue);
-                    }
+                let done = outcome.done;
+                counts.created += usize::from(done.created);
+                counts.updated += usize::from(done.updated);
+                counts.deleted += usize::from(done.deleted);
+                counts.approved += usize::from(done.approved);
+                if let Some((key, issue)) = outcome.failed {
+                    counts.failed += 1;
+                    failed_writes.insert(key, *issue);
                 }
             }
             interrupted = cancel.is_cancelled();
@@ -462,6 +493,20 @@ impl Syncer {
     /// Maps every absence type to an event: the recorded one, else an active event of the same
     /// name (any case), else a new one. Renames events the sync created when the type is renamed.
     #[allow(clippy::too_many_arguments)]
+    /// Creates the event for a type, recording the intent first so that an event whose create
+    /// answer is lost is still known as the sync's own (renamed with its type) next run.
+    async fn create_event(&self, t: &AbsenceType) -> Result<Result<Event, ApiError>, SyncError> {
+        self.store
+            .put_mapping(&TypeMapping {
+                personio_type_id: t.id,
+                event_id: EVENT_BEING_CREATED,
+                personio_name: t.name.clone(),
+                created_by_sync: true,
+            })
+            .await?;
+        Ok(self.productive.create_event(&event_draft(t)).await)
+    }
+
     async fn ensure_events(
         &self,
         types: &[AbsenceType],
@@ -522,12 +567,16 @@ impl Syncer {
                         .values()
                         .filter(|e| e.name.trim().eq_ignore_ascii_case(t.name.trim()))
                         .min_by_key(|e| e.id);
+                    // An event of this name left by a create whose answer was lost is ours.
+                    let ours = mappings.get(&t.id).is_some_and(|m| {
+                        m.event_id == EVENT_BEING_CREATED && m.personio_name == t.name
+                    });
                     match same_name {
                         Some(e) => TypeMapping {
                             personio_type_id: t.id,
                             event_id: e.id,
                             personio_name: t.name.clone(),
-                            created_by_sync: false,
+                            created_by_sync: ours,
                         },
                         None if dry => {
                             counts.events_created += 1;
@@ -535,7 +584,7 @@ impl Syncer {
                             out.insert(t.id, -t.id);
                             continue;
                         }
-                        None => match self.productive.create_event(&event_draft(t)).await {
+                        None => match self.create_event(t).await? {
                             Ok(e) => {
                                 tracing::info!(personio_type_id = t.id, event_id = e.id, name = %t.name, "created event");
                                 counts.events_created += 1;
@@ -792,19 +841,22 @@ impl Syncer {
             Action::Approve(entry) => self.approve(entry).await,
         };
         let failed = match result {
-            Ok(outcome) => return outcome,
+            Ok(done) => return Outcome { done, failed: None },
             Err(e) => e,
         };
-        let key = failed.key;
+        let (key, done) = (failed.key, failed.done);
         let ambiguous = matches!(&failed.error, SyncError::Productive(api) if is_ambiguous(api));
         let mut issue = issues_of.write_failure(failed, emails);
         if ambiguous {
             issue.reason = format!("outcome unknown, resolved next run: {}", issue.reason);
         }
-        Outcome::Failed(key, Box::new(issue))
+        Outcome {
+            done,
+            failed: Some((key, Box::new(issue))),
+        }
     }
 
-    async fn create(&self, want: &DesiredBooking) -> Result<Outcome, WriteError> {
+    async fn create(&self, want: &DesiredBooking) -> Result<Done, WriteError> {
         let ctx = |error| WriteError::wanted(want, error);
         let mut entry = JournalEntry {
             key: want.key,
@@ -837,10 +889,10 @@ impl Syncer {
                     return self
                         .approve(&entry)
                         .await
-                        .map(|_| Outcome::CreatedApproved)
-                        .map_err(|e| e.of(want));
+                        .map(|approved| Done::CREATED.and(approved))
+                        .map_err(|e| e.of(want).after(Done::CREATED));
                 }
-                Ok(Outcome::Created)
+                Ok(Done::CREATED)
             }
             Err(api) if is_ambiguous(&api) => Err(ctx(SyncError::Productive(api))),
             Err(api) => {
@@ -861,7 +913,7 @@ impl Syncer {
         &self,
         entry: &JournalEntry,
         want: &DesiredBooking,
-    ) -> Result<Outcome, WriteError> {
+    ) -> Result<Done, WriteError> {
         let ctx = |error| WriteError::wanted(want, error);
         let Some(booking_id) = entry.booking_id else {
             return self.create(want).await;
@@ -897,10 +949,10 @@ impl Syncer {
                     return self
                         .approve(&next)
                         .await
-                        .map(|_| Outcome::UpdatedApproved)
-                        .map_err(|e| e.of(want));
+                        .map(|approved| Done::UPDATED.and(approved))
+                        .map_err(|e| e.of(want).after(Done::UPDATED));
                 }
-                Ok(Outcome::Updated)
+                Ok(Done::UPDATED)
             }
             Err(api) if api.status() == Some(404) => {
                 tracing::warn!(
@@ -913,7 +965,7 @@ impl Syncer {
         }
     }
 
-    async fn delete(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
+    async fn delete(&self, entry: &JournalEntry) -> Result<Done, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
         // An interrupted create of a booking no longer wanted: delete it if it exists. (A
         // refused one never existed.)
@@ -942,12 +994,12 @@ impl Syncer {
             .remove_journal(entry.key)
             .await
             .map_err(|e| ctx(e.into()))?;
-        Ok(Outcome::Deleted)
+        Ok(Done::DELETED)
     }
 
     /// Deletes a second booking marked for a key the journal already owns (left by a write whose
     /// answer was lost before the journal existed, say). The owned one is untouched.
-    async fn delete_duplicate(&self, b: &Booking) -> Result<Outcome, WriteError> {
+    async fn delete_duplicate(&self, b: &Booking) -> Result<Done, WriteError> {
         let key = b
             .note
             .as_deref()
@@ -973,11 +1025,11 @@ impl Syncer {
             booking_id = b.id,
             "duplicate booking deleted"
         );
-        Ok(Outcome::Deleted)
+        Ok(Done::DELETED)
     }
 
     /// Approves a booking Productive holds pending (Personio already approved the absence).
-    async fn approve(&self, entry: &JournalEntry) -> Result<Outcome, WriteError> {
+    async fn approve(&self, entry: &JournalEntry) -> Result<Done, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
         let booking_id = entry.booking_id.unwrap_or_default();
         let steps = self
@@ -1004,7 +1056,7 @@ impl Syncer {
             booking_id,
             "booking approved"
         );
-        Ok(Outcome::Approved)
+        Ok(Done::APPROVED)
     }
 }
 
@@ -1041,6 +1093,8 @@ enum Action<'a> {
 /// A write that failed, with the record it was for.
 struct WriteError {
     key: BookingKey,
+    /// What the action had done before this failure (a create whose approval failed).
+    done: Done,
     person_id: i64,
     email: Option<String>,
     dates: String,
@@ -1063,6 +1117,7 @@ impl WriteError {
         };
         Self {
             key,
+            done: Done::NOTHING,
             person_id,
             email,
             dates,
@@ -1079,6 +1134,10 @@ impl WriteError {
             want.end,
             error,
         )
+    }
+
+    fn after(self, done: Done) -> Self {
+        Self { done, ..self }
     }
 
     /// Names the absence the failed write was for by its Personio email.

@@ -74,6 +74,7 @@ use personio_productive_sync::domain::bookings::key_from_note;
 use personio_productive_sync::sim::generate::{Counterpart, Org};
 use personio_productive_sync::sim::personio::SimTimeOff;
 use personio_productive_sync::sim::FaultSettings;
+use personio_productive_sync::store::Issue;
 
 use crate::support::{actual_days, today};
 
@@ -280,6 +281,57 @@ async fn types_map_to_events_new_and_renamed_types_follow() {
 }
 
 #[tokio::test]
+async fn an_event_whose_create_answer_was_lost_is_adopted_once_and_renamed_with_its_type() {
+    let h = small().await;
+    h.org.productive.control().set_faults(FaultSettings {
+        lose_write_answer_rate: 1.0,
+        only_routes_containing: Some("/events".into()),
+        ..Default::default()
+    });
+    let lossy = h.sync().await;
+    assert_eq!(lossy.counts.events_created, 0, "{}", lossy.render_counts());
+    let named = |org: &Org, name: &str| {
+        org.productive
+            .events()
+            .into_iter()
+            .filter(|(_, e)| e.name == name)
+            .count()
+    };
+    assert_eq!(
+        named(&h.org, "Paid vacation"),
+        1,
+        "Productive did create it"
+    );
+
+    h.org
+        .productive
+        .control()
+        .set_faults(FaultSettings::default());
+    let next = h.sync().await;
+    assert_eq!(next.counts.events_created, 0, "{}", next.render_counts());
+    assert_eq!(named(&h.org, "Paid vacation"), 1, "no second event");
+    assert_exact(&h.org);
+
+    h.org
+        .personio
+        .rename_time_off_type(h.org.types.vacation, "Annual leave");
+    let renamed = h.sync().await;
+    assert_eq!(
+        renamed.counts.events_renamed,
+        1,
+        "{}",
+        renamed.render_counts()
+    );
+    assert_eq!(
+        (
+            named(&h.org, "Annual leave"),
+            named(&h.org, "Paid vacation")
+        ),
+        (1, 0)
+    );
+}
+
+#[tokio::test]
 async fn drift_in_owned_bookings_is_repaired_at_the_full_reconcile_and_hand_made_ones_are_left() {
     let h = small_on_postgres().await;
     h.sync().await;
@@ -327,6 +379,74 @@ async fn bookings_pending_approval_are_approved_on_personios_behalf() {
         "{}",
         report.render_counts()
     );
+    assert_exact(&h.org);
+}
+
+#[tokio::test]
+async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
+    let h = small().await;
+    h.org.productive.set_may_approve(false);
+    let refused = h.sync().await;
+    let pending = h.org.productive.approval_statuses().len();
+    assert!(
+        pending > 0,
+        "the generator gives some people an approval policy"
+    );
+    // The bookings exist (pending in Productive); only their approval failed.
+    assert_eq!(
+        refused.counts.failed,
+        pending,
+        "{}",
+        refused.render_counts()
+    );
+    assert_eq!(refused.counts.approved, 0);
+    let synced = h
+        .org
+        .productive
+        .bookings()
+        .iter()
+        .filter(|(_, b)| b.note.as_deref().and_then(key_from_note).is_some())
+        .count();
+    assert_eq!(
+        refused.counts.created, synced,
+        "a create whose approval failed still counts as created"
+    );
+    let reported = |issues: Vec<Issue>| -> Vec<Issue> {
+        issues
+            .into_iter()
+            .filter(|i| i.source == "writes")
+            .collect()
+    };
+    let issues = reported(h.db.store.issues().await.unwrap());
+    assert_eq!(issues.len(), pending);
+    assert!(
+        issues.iter().all(|i| i.email.is_some()
+            && i.reason.contains("403")
+            && i.reason.contains("not authorized to approve")),
+        "{issues:#?}"
+    );
+
+    // Still refused: reported again, nothing created twice.
+    let again = h.sync().await;
+    assert_eq!(again.counts.failed, pending, "{}", again.render_counts());
+    assert_eq!(again.counts.created, 0);
+
+    h.org.productive.set_may_approve(true);
+    let allowed = h.sync().await;
+    assert_eq!(
+        allowed.counts.approved,
+        pending,
+        "{}",
+        allowed.render_counts()
+    );
+    assert_eq!(allowed.counts.failed, 0);
+    assert!(reported(h.db.store.issues().await.unwrap()).is_empty());
+    assert!(h
+        .org
+        .productive
+        .approval_statuses()
+        .iter()
+        .all(|(_, a)| a.approved_at.is_some()));
     assert_exact(&h.org);
 }
 
