@@ -534,10 +534,20 @@ impl Syncer {
         };
         let mut out = HashMap::new();
         for t in types {
-            let recorded = mappings
-                .get(&t.id)
-                .filter(|m| active.contains_key(&m.event_id));
-            let mapping = match recorded {
+            let recorded = mappings.get(&t.id).and_then(|m| {
+                if active.contains_key(&m.event_id) {
+                    return Some(m.clone());
+                }
+                // A create whose answer was lost: the event carries the name it was created with.
+                let created = (m.event_id == EVENT_BEING_CREATED)
+                    .then(|| named(&active, &m.personio_name))
+                    .flatten()?;
+                Some(TypeMapping {
+                    event_id: created.id,
+                    ..m.clone()
+                })
+            });
+            let mapping = match recorded.as_ref() {
                 Some(m) if m.personio_name == t.name => m.clone(),
                 Some(m) if !m.created_by_sync => TypeMapping {
                     personio_name: t.name.clone(),
@@ -563,20 +573,12 @@ impl Syncer {
                     }
                 }
                 None => {
-                    let same_name = active
-                        .values()
-                        .filter(|e| e.name.trim().eq_ignore_ascii_case(t.name.trim()))
-                        .min_by_key(|e| e.id);
-                    // An event of this name left by a create whose answer was lost is ours.
-                    let ours = mappings.get(&t.id).is_some_and(|m| {
-                        m.event_id == EVENT_BEING_CREATED && m.personio_name == t.name
-                    });
-                    match same_name {
+                    match named(&active, &t.name) {
                         Some(e) => TypeMapping {
                             personio_type_id: t.id,
                             event_id: e.id,
                             personio_name: t.name.clone(),
-                            created_by_sync: ours,
+                            created_by_sync: false,
                         },
                         None if dry => {
                             counts.events_created += 1;
@@ -1240,6 +1242,15 @@ fn merge_periods(
         }
     }
     (merged.into_values().collect(), changed, removals)
+}
+
+/// The oldest active event with this name, compared as people read names (any case, trimmed).
+fn named<'e>(active: &HashMap<i64, &'e Event>, name: &str) -> Option<&'e Event> {
+    active
+        .values()
+        .copied()
+        .filter(|e| e.name.trim().eq_ignore_ascii_case(name.trim()))
+        .min_by_key(|e| e.id)
 }
 
 /// The periods with the given ids.

@@ -281,7 +281,7 @@ async fn types_map_to_events_new_and_renamed_types_follow() {
 }
 
 #[tokio::test]
-async fn an_event_whose_create_answer_was_lost_is_adopted_once_and_renamed_with_its_type() {
+async fn an_event_whose_create_answer_was_lost_is_adopted_once_and_follows_renames() {
     let h = small().await;
     h.org.productive.control().set_faults(FaultSettings {
         lose_write_answer_rate: 1.0,
@@ -307,9 +307,25 @@ async fn an_event_whose_create_answer_was_lost_is_adopted_once_and_renamed_with_
         .productive
         .control()
         .set_faults(FaultSettings::default());
+    // One type is renamed before the next run: its lost event is found by its first name.
+    h.org
+        .personio
+        .rename_time_off_type(h.org.types.unpaid, "Leave without pay");
     let next = h.sync().await;
-    assert_eq!(next.counts.events_created, 0, "{}", next.render_counts());
+    assert_eq!(
+        (next.counts.events_created, next.counts.events_renamed),
+        (0, 1),
+        "{}",
+        next.render_counts()
+    );
     assert_eq!(named(&h.org, "Paid vacation"), 1, "no second event");
+    assert_eq!(
+        (
+            named(&h.org, "Leave without pay"),
+            named(&h.org, "Unpaid leave")
+        ),
+        (1, 0)
+    );
     assert_exact(&h.org);
 
     h.org
