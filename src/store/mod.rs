@@ -461,8 +461,6 @@ impl Store {
 
     // ---- issues -----------------------------------------------------------------------------
 
-    /// Replaces the issues of the given sources with `issues`, keeping `since` for issues that
-    /// persist.
     /// Makes `issues` the current issues of `sources` for run `run_id`: an issue seen before
     /// keeps its first-seen time, one not seen again goes. Streams: a large organisation's
     /// skip list is never held twice.

@@ -90,54 +90,20 @@ pub struct Syncer {
     clock: Clock,
 }
 
-/// What one planned action changed in Productive (a create can be followed by its approval).
+/// One write Productive carried out.
 #[derive(Debug, Clone, Copy)]
-struct Done {
-    created: bool,
-    updated: bool,
-    deleted: bool,
-    approved: bool,
+enum Wrote {
+    Created,
+    Updated,
+    Deleted,
+    Approved,
 }
 
-impl Done {
-    const NOTHING: Self = Self {
-        created: false,
-        updated: false,
-        deleted: false,
-        approved: false,
-    };
-    const CREATED: Self = Self {
-        created: true,
-        ..Self::NOTHING
-    };
-    const UPDATED: Self = Self {
-        updated: true,
-        ..Self::NOTHING
-    };
-    const DELETED: Self = Self {
-        deleted: true,
-        ..Self::NOTHING
-    };
-    const APPROVED: Self = Self {
-        approved: true,
-        ..Self::NOTHING
-    };
-
-    /// This, then `next`.
-    fn and(self, next: Done) -> Done {
-        Done {
-            created: self.created || next.created,
-            updated: self.updated || next.updated,
-            deleted: self.deleted || next.deleted,
-            approved: self.approved || next.approved,
-        }
-    }
-}
-
-/// What one action did, folded into the run's counts; a failure (or a lost answer, which the
-/// next run resolves) comes with its issue, after whatever the action did before it failed.
+/// What one action did, folded into the run's counts: its writes (a create can be followed by
+/// its approval) and, when it failed or its answer was lost (the next run resolves that), the
+/// issue, after whatever it wrote before.
 struct Outcome {
-    done: Done,
+    wrote: Vec<Wrote>,
     failed: Option<(BookingKey, Box<Issue>)>,
 }
 
@@ -420,11 +386,14 @@ impl Syncer {
                 .apply(&plan, &duplicates, &issues_of, &names, cancel)
                 .await
             {
-                let done = outcome.done;
-                counts.created += usize::from(done.created);
-                counts.updated += usize::from(done.updated);
-                counts.deleted += usize::from(done.deleted);
-                counts.approved += usize::from(done.approved);
+                for wrote in outcome.wrote {
+                    match wrote {
+                        Wrote::Created => counts.created += 1,
+                        Wrote::Updated => counts.updated += 1,
+                        Wrote::Deleted => counts.deleted += 1,
+                        Wrote::Approved => counts.approved += 1,
+                    }
+                }
                 if let Some((key, issue)) = outcome.failed {
                     counts.failed += 1;
                     failed_writes.insert(key, *issue);
@@ -490,9 +459,6 @@ impl Syncer {
             .and_then(|d| d.pred_opt()))
     }
 
-    /// Maps every absence type to an event: the recorded one, else an active event of the same
-    /// name (any case), else a new one. Renames events the sync created when the type is renamed.
-    #[allow(clippy::too_many_arguments)]
     /// Creates the event for a type, recording the intent first so that an event whose create
     /// answer is lost is still known as the sync's own (renamed with its type) next run.
     async fn create_event(&self, t: &AbsenceType) -> Result<Result<Event, ApiError>, SyncError> {
@@ -507,6 +473,9 @@ impl Syncer {
         Ok(self.productive.create_event(&event_draft(t)).await)
     }
 
+    /// Maps every absence type to an event: the recorded one, else an active event of the same
+    /// name (any case), else a new one. Renames events the sync created when the type is renamed.
+    #[allow(clippy::too_many_arguments)]
     async fn ensure_events(
         &self,
         types: &[AbsenceType],
@@ -842,23 +811,29 @@ impl Syncer {
             Action::DeleteDuplicate(b) => self.delete_duplicate(b).await,
             Action::Approve(entry) => self.approve(entry).await,
         };
-        let failed = match result {
-            Ok(done) => return Outcome { done, failed: None },
+        let mut failed = match result {
+            Ok(wrote) => {
+                return Outcome {
+                    wrote,
+                    failed: None,
+                }
+            }
             Err(e) => e,
         };
-        let (key, done) = (failed.key, failed.done);
+        let key = failed.key;
+        let wrote = std::mem::take(&mut failed.wrote);
         let ambiguous = matches!(&failed.error, SyncError::Productive(api) if is_ambiguous(api));
         let mut issue = issues_of.write_failure(failed, emails);
         if ambiguous {
             issue.reason = format!("outcome unknown, resolved next run: {}", issue.reason);
         }
         Outcome {
-            done,
+            wrote,
             failed: Some((key, Box::new(issue))),
         }
     }
 
-    async fn create(&self, want: &DesiredBooking) -> Result<Done, WriteError> {
+    async fn create(&self, want: &DesiredBooking) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::wanted(want, error);
         let mut entry = JournalEntry {
             key: want.key,
@@ -891,10 +866,10 @@ impl Syncer {
                     return self
                         .approve(&entry)
                         .await
-                        .map(|approved| Done::CREATED.and(approved))
-                        .map_err(|e| e.of(want).after(Done::CREATED));
+                        .map(|approved| [vec![Wrote::Created], approved].concat())
+                        .map_err(|e| e.of(want).after(Wrote::Created));
                 }
-                Ok(Done::CREATED)
+                Ok(vec![Wrote::Created])
             }
             Err(api) if is_ambiguous(&api) => Err(ctx(SyncError::Productive(api))),
             Err(api) => {
@@ -915,7 +890,7 @@ impl Syncer {
         &self,
         entry: &JournalEntry,
         want: &DesiredBooking,
-    ) -> Result<Done, WriteError> {
+    ) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::wanted(want, error);
         let Some(booking_id) = entry.booking_id else {
             return self.create(want).await;
@@ -951,10 +926,10 @@ impl Syncer {
                     return self
                         .approve(&next)
                         .await
-                        .map(|approved| Done::UPDATED.and(approved))
-                        .map_err(|e| e.of(want).after(Done::UPDATED));
+                        .map(|approved| [vec![Wrote::Updated], approved].concat())
+                        .map_err(|e| e.of(want).after(Wrote::Updated));
                 }
-                Ok(Done::UPDATED)
+                Ok(vec![Wrote::Updated])
             }
             Err(api) if api.status() == Some(404) => {
                 tracing::warn!(
@@ -967,7 +942,7 @@ impl Syncer {
         }
     }
 
-    async fn delete(&self, entry: &JournalEntry) -> Result<Done, WriteError> {
+    async fn delete(&self, entry: &JournalEntry) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
         // An interrupted create of a booking no longer wanted: delete it if it exists. (A
         // refused one never existed.)
@@ -996,12 +971,12 @@ impl Syncer {
             .remove_journal(entry.key)
             .await
             .map_err(|e| ctx(e.into()))?;
-        Ok(Done::DELETED)
+        Ok(vec![Wrote::Deleted])
     }
 
     /// Deletes a second booking marked for a key the journal already owns (left by a write whose
     /// answer was lost before the journal existed, say). The owned one is untouched.
-    async fn delete_duplicate(&self, b: &Booking) -> Result<Done, WriteError> {
+    async fn delete_duplicate(&self, b: &Booking) -> Result<Vec<Wrote>, WriteError> {
         let key = b
             .note
             .as_deref()
@@ -1027,11 +1002,11 @@ impl Syncer {
             booking_id = b.id,
             "duplicate booking deleted"
         );
-        Ok(Done::DELETED)
+        Ok(vec![Wrote::Deleted])
     }
 
     /// Approves a booking Productive holds pending (Personio already approved the absence).
-    async fn approve(&self, entry: &JournalEntry) -> Result<Done, WriteError> {
+    async fn approve(&self, entry: &JournalEntry) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
         let booking_id = entry.booking_id.unwrap_or_default();
         let steps = self
@@ -1058,7 +1033,7 @@ impl Syncer {
             booking_id,
             "booking approved"
         );
-        Ok(Done::APPROVED)
+        Ok(vec![Wrote::Approved])
     }
 }
 
@@ -1095,8 +1070,8 @@ enum Action<'a> {
 /// A write that failed, with the record it was for.
 struct WriteError {
     key: BookingKey,
-    /// What the action had done before this failure (a create whose approval failed).
-    done: Done,
+    /// What the action wrote before this failure (a create whose approval failed).
+    wrote: Vec<Wrote>,
     person_id: i64,
     email: Option<String>,
     dates: String,
@@ -1119,7 +1094,7 @@ impl WriteError {
         };
         Self {
             key,
-            done: Done::NOTHING,
+            wrote: Vec::new(),
             person_id,
             email,
             dates,
@@ -1138,8 +1113,11 @@ impl WriteError {
         )
     }
 
-    fn after(self, done: Done) -> Self {
-        Self { done, ..self }
+    fn after(self, wrote: Wrote) -> Self {
+        Self {
+            wrote: vec![wrote],
+            ..self
+        }
     }
 
     /// Names the absence the failed write was for by its Personio email.

@@ -88,6 +88,35 @@ async fn small_on_postgres() -> Harness {
     Harness::generated(24, 5, postgres_db().await).await
 }
 
+/// From now on Productive carries out every write on routes containing `route` but loses the
+/// answer.
+fn lose_answers_on(org: &Org, route: &str) {
+    org.productive.control().set_faults(FaultSettings {
+        lose_write_answer_rate: 1.0,
+        only_routes_containing: Some(route.into()),
+        ..Default::default()
+    });
+}
+
+/// The failed writes the store currently reports.
+async fn failed_writes(h: &Harness) -> Vec<Issue> {
+    let issues = h.db.store.issues().await.unwrap();
+    issues
+        .into_iter()
+        .filter(|i| i.source == "writes")
+        .collect()
+}
+
+/// How many approval steps Productive holds: the generator gives some people an approval policy.
+fn approval_steps(org: &Org) -> usize {
+    let steps = org.productive.approval_statuses().len();
+    assert!(
+        steps > 0,
+        "the generator gives some people an approval policy"
+    );
+    steps
+}
+
 /// An approved, multi-day vacation period in the future of a plainly matched employee.
 fn future_vacation(org: &Org) -> (i64, SimTimeOff) {
     let matched: BTreeSet<i64> = org
@@ -283,11 +312,7 @@ async fn types_map_to_events_new_and_renamed_types_follow() {
 #[tokio::test]
 async fn an_event_whose_create_answer_was_lost_is_adopted_once_and_follows_renames() {
     let h = small().await;
-    h.org.productive.control().set_faults(FaultSettings {
-        lose_write_answer_rate: 1.0,
-        only_routes_containing: Some("/events".into()),
-        ..Default::default()
-    });
+    lose_answers_on(&h.org, "/events");
     let lossy = h.sync().await;
     assert_eq!(lossy.counts.events_created, 0, "{}", lossy.render_counts());
     let named = |org: &Org, name: &str| {
@@ -403,11 +428,7 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
     let h = small().await;
     h.org.productive.set_may_approve(false);
     let refused = h.sync().await;
-    let pending = h.org.productive.approval_statuses().len();
-    assert!(
-        pending > 0,
-        "the generator gives some people an approval policy"
-    );
+    let pending = approval_steps(&h.org);
     // The bookings exist (pending in Productive); only their approval failed.
     assert_eq!(
         refused.counts.failed,
@@ -427,13 +448,7 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
         refused.counts.created, synced,
         "a create whose approval failed still counts as created"
     );
-    let reported = |issues: Vec<Issue>| -> Vec<Issue> {
-        issues
-            .into_iter()
-            .filter(|i| i.source == "writes")
-            .collect()
-    };
-    let issues = reported(h.db.store.issues().await.unwrap());
+    let issues = failed_writes(&h).await;
     assert_eq!(issues.len(), pending);
     assert!(
         issues.iter().all(|i| i.email.is_some()
@@ -456,7 +471,7 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
         allowed.render_counts()
     );
     assert_eq!(allowed.counts.failed, 0);
-    assert!(reported(h.db.store.issues().await.unwrap()).is_empty());
+    assert!(failed_writes(&h).await.is_empty());
     assert!(h
         .org
         .productive
@@ -469,17 +484,9 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
 #[tokio::test]
 async fn a_lost_approval_answer_is_reported_with_the_email_and_settled_next_run() {
     let h = small().await;
-    h.org.productive.control().set_faults(FaultSettings {
-        lose_write_answer_rate: 1.0,
-        only_routes_containing: Some("/approve".into()),
-        ..Default::default()
-    });
+    lose_answers_on(&h.org, "/approve");
     let lossy = h.sync().await;
-    let pending = h.org.productive.approval_statuses().len();
-    assert!(
-        pending > 0,
-        "the generator gives some people an approval policy"
-    );
+    let pending = approval_steps(&h.org);
     assert_eq!(lossy.counts.failed, pending, "{}", lossy.render_counts());
     let emails: BTreeSet<String> = h
         .org
@@ -487,14 +494,7 @@ async fn a_lost_approval_answer_is_reported_with_the_email_and_settled_next_run(
         .iter()
         .map(|e| e.email.to_lowercase())
         .collect();
-    let lost: Vec<_> =
-        h.db.store
-            .issues()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|i| i.source == "writes")
-            .collect();
+    let lost = failed_writes(&h).await;
     assert_eq!(lost.len(), pending);
     for issue in &lost {
         assert!(
@@ -525,14 +525,7 @@ async fn a_lost_approval_answer_is_reported_with_the_email_and_settled_next_run(
             .get("PATCH /api/v2/approval_statuses/{id}/approve"),
         pending as u64
     );
-    assert!(h
-        .db
-        .store
-        .issues()
-        .await
-        .unwrap()
-        .iter()
-        .all(|i| i.source != "writes"));
+    assert!(failed_writes(&h).await.is_empty());
     assert_exact(&h.org);
 }
 
@@ -630,14 +623,7 @@ async fn lost_write_answers_never_leave_a_duplicate_or_a_gap() {
         "some answers were lost: {}",
         lossy.render_counts()
     );
-    let lost: Vec<_> =
-        h.db.store
-            .issues()
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|i| i.source == "writes")
-            .collect();
+    let lost = failed_writes(&h).await;
     assert!(
         !lost.is_empty()
             && lost.iter().all(
