@@ -8,12 +8,12 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::daemon::{self, Exit, Schedule, Trigger};
+use crate::daemon::{self, Exit, Schedule, SyncRunner};
 use crate::http::RetryPolicy;
 use crate::personio::{AbsenceSource, PersonioClient};
 use crate::productive::ProductiveClient;
 use crate::store::{Issue, RunRecord, Store};
-use crate::sync::{RunOptions, SyncError, SyncSettings, Syncer};
+use crate::sync::{EngineSettings, RunOptions, SyncError, Syncer, Trigger};
 
 /// Exit code when another replica is mid-run (EX_TEMPFAIL).
 const EXIT_LOCKED: u8 = 75;
@@ -29,8 +29,8 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-pub fn sync_settings(settings: &Settings) -> anyhow::Result<SyncSettings> {
-    Ok(SyncSettings {
+pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
+    Ok(EngineSettings {
         tz: settings.timezone()?,
         lookback_months: settings.sync.lookback_months,
         full_reconcile_interval: settings.sync.full_reconcile_interval,
@@ -52,9 +52,28 @@ pub fn build_syncer(settings: &Settings, store: Store) -> anyhow::Result<Syncer>
     ))
 }
 
+/// The daemon's view of the engine: a scheduled run that logs and records its own failure.
+struct ScheduledSyncs(Syncer);
+
+impl SyncRunner for ScheduledSyncs {
+    fn run(
+        &self,
+        trigger: Trigger,
+        cancel: CancellationToken,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        let options = RunOptions {
+            trigger,
+            dry_run: false,
+            force_full: false,
+        };
+        // Failures are logged and recorded by `Syncer::run`; the daemon carries on.
+        Box::pin(async move { drop(self.0.run(options, cancel).await) })
+    }
+}
+
 pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
-    let syncer = Arc::new(build_syncer(settings, store.clone())?);
+    let syncer = Arc::new(ScheduledSyncs(build_syncer(settings, store.clone())?));
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     daemon::forward_signals(tx).context("installing signal handlers")?;
     tracing::info!(

@@ -14,26 +14,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// Why a run started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Startup,
-    Schedule,
-    Signal,
-    /// `sync` on the command line, the demo, tests.
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Startup => "startup",
-            Self::Schedule => "schedule",
-            Self::Signal => "signal",
-            Self::Manual => "manual",
-        }
-    }
-}
+use crate::sync::Trigger;
 
 /// What the outside world can ask of the scheduler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

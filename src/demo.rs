@@ -13,10 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app;
 use crate::config::Settings;
-use crate::daemon::Trigger;
 use crate::sim::generate::{self, Counterpart, Org, OrgSpec};
 use crate::sim::personio::SimTimeOff;
 use crate::sim::SimServer;
+use crate::sync::Trigger;
 use crate::sync::{RunOptions, RunReport, Syncer};
 
 const EMPLOYEES: usize = 50;

@@ -1,7 +1,7 @@
 //! The desired state: which bookings Productive should hold for the known Personio periods, and
 //! which periods are skipped (with the reason). Pure.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 
@@ -10,12 +10,14 @@ use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
 use crate::domain::{AbsencePeriod, BookingKey, PeriodStatus};
 
+use super::events::{EventMap, EventRef};
+
 /// A booking the sync wants Productive to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredBooking {
     pub key: BookingKey,
     pub person_id: i64,
-    pub event_id: i64,
+    pub event: EventRef,
     pub start: NaiveDate,
     pub end: NaiveDate,
     pub minutes: i64,
@@ -56,7 +58,7 @@ pub struct Desired {
 pub fn desired(
     periods: &[AbsencePeriod],
     people: &PeopleIndex,
-    events_by_type: &HashMap<i64, i64>,
+    events: &EventMap,
     window: &Window,
 ) -> Desired {
     let mut out = Desired::default();
@@ -86,7 +88,7 @@ pub fn desired(
                 .push(skip(format!("not approved in Personio (status {status})")));
             continue;
         }
-        let Some(&event_id) = events_by_type.get(&period.type_id) else {
+        let Some(&event) = events.0.get(&period.type_id) else {
             out.keep.insert(period.id);
             out.skipped.push(skip(format!(
                 "absence type {} ({}) has no Productive event",
@@ -120,7 +122,7 @@ pub fn desired(
                 DesiredBooking {
                     key,
                     person_id: person.id,
-                    event_id,
+                    event,
                     start: segment.start,
                     end: segment.end,
                     minutes: segment.minutes,
@@ -138,6 +140,7 @@ pub fn desired(
 mod tests {
     use super::*;
     use crate::domain::{AvailabilityPeriod, Person};
+    use std::collections::HashMap;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -180,7 +183,7 @@ mod tests {
     #[test]
     fn books_matched_approved_periods_and_reports_the_rest() {
         let window = Window::from_today(d("2026-11-26"), 3);
-        let events = HashMap::from([(10, 500)]);
+        let events = EventMap(HashMap::from([(10, EventRef::Id(500))]));
         let mut pending = period(3, "ada@x.io", "2026-12-07", "2026-12-07");
         pending.status = PeriodStatus::Pending;
         let mut unknown_type = period(5, "ada@x.io", "2026-12-09", "2026-12-09");
@@ -200,7 +203,10 @@ mod tests {
             period_id: 1,
             part: 0,
         }];
-        assert_eq!((b.person_id, b.event_id, b.minutes), (1, 500, 480));
+        assert_eq!(
+            (b.person_id, b.event, b.minutes),
+            (1, EventRef::Id(500), 480)
+        );
         assert_eq!((b.start, b.end), (d("2026-11-30"), d("2026-12-02")));
         assert_eq!(b.note, "Synced from Personio · absence 1");
         let reasons: Vec<(&str, &str)> = out

@@ -1,9 +1,20 @@
-//! The sync: read → plan (pure) → apply (journaled writes) → record.
+//! The sync, one file per phase: events (types → events), read (people, hourly), periods (cache,
+//! cursors), desired (pure), reconcile (pure, with its I/O shell), plan (pure), apply (journaled
+//! writes), issues and report; run ties them together under the run lock.
 
+mod apply;
 pub mod desired;
-pub mod engine;
+mod error;
+pub mod events;
+mod issues;
+mod periods;
 pub mod plan;
+mod read;
+pub mod reconcile;
 pub mod report;
+mod run;
 
-pub use engine::{RunOptions, SyncError, SyncSettings, Syncer};
+pub use error::SyncError;
+pub use events::EventRef;
 pub use report::{Counts, RunReport};
+pub use run::{Clock, EngineSettings, RunOptions, Syncer, Trigger};

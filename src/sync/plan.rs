@@ -3,6 +3,7 @@
 use crate::store::{JournalEntry, JournalState};
 
 use super::desired::{Desired, DesiredBooking};
+use super::events::EventRef;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -30,7 +31,7 @@ impl Plan {
 /// Whether the recorded booking already is what is wanted.
 pub fn matches(entry: &JournalEntry, want: &DesiredBooking) -> bool {
     entry.person_id == want.person_id
-        && entry.event_id == want.event_id
+        && want.event == EventRef::Id(entry.event_id)
         && entry.start == want.start
         && entry.end == want.end
         && entry.minutes == want.minutes
@@ -92,7 +93,7 @@ mod tests {
         DesiredBooking {
             key,
             person_id: 1,
-            event_id: 2,
+            event: EventRef::Id(2),
             start: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
             end: NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
             minutes,
@@ -105,7 +106,7 @@ mod tests {
         JournalEntry {
             key: w.key,
             person_id: w.person_id,
-            event_id: w.event_id,
+            event_id: w.event.id().unwrap(),
             start: w.start,
             end: w.end,
             minutes: w.minutes,

@@ -77,7 +77,6 @@ use chrono::{Months, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 
 use personio_productive_sync::config::Settings;
-use personio_productive_sync::daemon::Trigger;
 use personio_productive_sync::domain::bookings::key_from_note;
 use personio_productive_sync::domain::capacity::capacity_minutes;
 use personio_productive_sync::domain::AbsenceUnit;
@@ -86,6 +85,7 @@ use personio_productive_sync::personio::PersonioClient;
 use personio_productive_sync::productive::ProductiveClient;
 use personio_productive_sync::sim::generate::{self, Org, OrgSpec};
 use personio_productive_sync::sim::SimServer;
+use personio_productive_sync::sync::Trigger;
 use personio_productive_sync::sync::{RunOptions, RunReport, SyncError, Syncer};
 
 pub fn full_run() -> RunOptions {

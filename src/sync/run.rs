@@ -1,0 +1,362 @@
+//! One sync run: the run lock, the span and the run record around a short list of phases:
+//! events → people → periods → desired → journal resolved → plan → applied → recorded.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::domain::window::Window;
+use crate::personio::AbsenceSource;
+use crate::productive::ProductiveClient;
+use crate::store::{Issue, JournalEntry, Store};
+use crate::telemetry::error_chain;
+
+use super::apply::recorded_failure;
+use super::desired::{desired, Desired};
+use super::error::SyncError;
+use super::issues::{IssueSets, Issues};
+use super::plan::plan;
+use super::report::{Counts, RunReport};
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Startup,
+    Schedule,
+    Signal,
+    /// `sync` on the command line, the demo, tests.
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Startup => "startup",
+            Self::Schedule => "schedule",
+            Self::Signal => "signal",
+            Self::Manual => "manual",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    /// Read everything and reconcile even if the last full reconcile is recent.
+    pub force_full: bool,
+}
+
+/// What the engine needs of the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub tz: chrono_tz::Tz,
+    pub lookback_months: u32,
+    pub full_reconcile_interval: std::time::Duration,
+    pub email_overrides: BTreeMap<String, String>,
+    pub write_concurrency: usize,
+}
+
+/// How long an SQLite run lease outlives a killed holder (it is renewed while the run lives).
+const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct Syncer {
+    pub(super) settings: EngineSettings,
+    pub(super) store: Store,
+    pub(super) personio: Arc<dyn AbsenceSource>,
+    pub(super) productive: ProductiveClient,
+    clock: Clock,
+}
+
+/// What every phase of one run knows.
+struct RunContext<'a> {
+    now: DateTime<Utc>,
+    window: Window,
+    full: bool,
+    dry: bool,
+    issues: Issues<'a>,
+}
+
+impl Syncer {
+    pub fn new(
+        settings: EngineSettings,
+        store: Store,
+        personio: Arc<dyn AbsenceSource>,
+        productive: ProductiveClient,
+    ) -> Self {
+        Self {
+            settings,
+            store,
+            personio,
+            productive,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// Replaces the wall clock (tests pin "today").
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs one sync under the run lock and records it.
+    pub async fn run(
+        &self,
+        options: RunOptions,
+        cancel: CancellationToken,
+    ) -> Result<RunReport, SyncError> {
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("sync_run", run_id = %run_id, trigger = options.trigger.as_str(), dry_run = options.dry_run);
+        async {
+            let Some(lock) = self.store.try_lock(&run_id, LEASE).await? else {
+                tracing::info!(
+                    "another sync is running (run lock held elsewhere); skipping this run"
+                );
+                return Err(SyncError::Locked);
+            };
+            self.store
+                .begin_run(
+                    &run_id,
+                    options.trigger.as_str(),
+                    options.dry_run,
+                    (self.clock)(),
+                )
+                .await?;
+            let clock = Instant::now();
+            let result = self.execute(&run_id, options, &cancel).await;
+            let recorded = self.record_run(&run_id, &result, clock).await;
+            let released = lock.release().await;
+            let mut report = result?;
+            recorded?;
+            released?;
+            report.elapsed = clock.elapsed();
+            Ok(report)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn record_run(
+        &self,
+        run_id: &str,
+        result: &Result<RunReport, SyncError>,
+        clock: Instant,
+    ) -> Result<(), SyncError> {
+        let finished = (self.clock)();
+        match result {
+            Ok(report) => {
+                let c = &report.counts;
+                let outcome = if c.failed > 0 { "partial" } else { "succeeded" };
+                tracing::info!(
+                    outcome,
+                    full = report.full,
+                    created = c.created,
+                    updated = c.updated,
+                    deleted = c.deleted,
+                    unchanged = c.unchanged,
+                    approved = c.approved,
+                    skipped = c.skipped_total(),
+                    failed = c.failed,
+                    elapsed_ms = clock.elapsed().as_millis() as u64,
+                    "sync run finished"
+                );
+                let counts = serde_json::to_value(c).unwrap_or_default();
+                self.store
+                    .finish_run(run_id, report.full, outcome, &counts, None, finished)
+                    .await?;
+            }
+            Err(err) => {
+                let chain = error_chain(err);
+                tracing::error!(error = %chain, transient = err.is_transient(), "sync run failed");
+                let counts = serde_json::json!({});
+                self.store
+                    .finish_run(run_id, false, "failed", &counts, Some(&chain), finished)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute(
+        &self,
+        run_id: &str,
+        options: RunOptions,
+        cancel: &CancellationToken,
+    ) -> Result<RunReport, SyncError> {
+        let now = (self.clock)();
+        let run = RunContext {
+            now,
+            window: Window::new(now, &self.settings.tz, self.settings.lookback_months),
+            full: options.force_full || self.full_reconcile_due(now).await?,
+            dry: options.dry_run,
+            issues: Issues { run_id, now },
+        };
+        let mut counts = Counts::default();
+        let mut issues = IssueSets::new();
+
+        let types = self
+            .personio
+            .absence_types()
+            .await
+            .map_err(SyncError::Personio)?;
+        let events = self
+            .productive
+            .events()
+            .await
+            .map_err(SyncError::Productive)?;
+        let (events, type_issues) = self
+            .map_events(
+                &types.items,
+                &events.items,
+                run.dry,
+                &mut counts,
+                &run.issues,
+            )
+            .await?;
+        let type_issues = run
+            .issues
+            .unreadable("types", &types.rejected)
+            .into_iter()
+            .chain(type_issues);
+        issues.insert("types", type_issues.collect());
+
+        let people = self.read_people(&run.issues).await?;
+        issues.insert("people", people.issues);
+        let query = self.period_query(&run.window, run.full).await?;
+        let periods = self
+            .read_periods(&query, run.full, run.dry, &run.issues)
+            .await?;
+        issues.insert("periods", periods.issues);
+        let known: HashSet<i64> = periods.items.iter().map(|p| p.id).collect();
+        let mut want = desired(&periods.items, &people.index, &events, &run.window);
+        drop(periods.items);
+        drop(people.index);
+        let hourly = match run.full {
+            true => Some(self.read_hourly(&query, &run.issues).await?),
+            false => None,
+        };
+
+        let hourly_skips = hourly.as_ref().map_or(&[][..], |h| &h.skips);
+        let journal = self.store.journal().await?;
+        want.keep.extend(aged_out(&journal, &known, &run.window));
+        for skip in want.skipped.iter().chain(hourly_skips) {
+            run.issues.log_skip(skip, &mut counts);
+        }
+        let read_from = run.full.then(|| read_from(&want, &journal, &run.window));
+        let resolved = self
+            .resolve(journal, &events, read_from, run.dry, &mut counts)
+            .await?;
+
+        let plan = plan(&want, &resolved.journal, run.full);
+        counts.unchanged = plan.unchanged;
+        let mut failed = self.refusals(&plan.refused, &want, &run.issues, &people.names);
+        counts.failed += failed.len();
+        let mut interrupted = false;
+        if run.dry {
+            counts.planned_creates = plan.creates.len();
+            counts.planned_updates = plan.updates.len();
+            counts.planned_deletes = plan.deletes.len() + resolved.duplicates.len();
+        } else {
+            let applied = self
+                .apply(
+                    &plan,
+                    &resolved.duplicates,
+                    &run.issues,
+                    &people.names,
+                    &mut counts,
+                    cancel,
+                )
+                .await;
+            failed.extend(applied.failed);
+            interrupted = cancel.is_cancelled();
+            issues.insert("writes", failed.values().cloned().collect());
+            if let Some(h) = &hourly {
+                issues.insert("hourly", h.issues.clone());
+            }
+            let skips = run.issues.skips("periods", &want.skipped);
+            let skips = skips.chain(run.issues.skips("hourly", hourly_skips));
+            self.record_issues(run_id, issues, skips).await?;
+            if !interrupted {
+                self.advance_cursors(&run.window, run.now, run.full, periods.complete)
+                    .await?;
+            }
+        }
+        Ok(RunReport {
+            run_id: run_id.to_string(),
+            full: run.full,
+            dry_run: run.dry,
+            interrupted,
+            counts,
+            plan,
+            skipped: [want.skipped, hourly.map(|h| h.skips).unwrap_or_default()].concat(),
+            failed,
+            names: people.names,
+            elapsed: std::time::Duration::ZERO,
+        })
+    }
+
+    /// Refusals that still stand stay reported without another try.
+    fn refusals(
+        &self,
+        refused: &[JournalEntry],
+        want: &Desired,
+        issues: &Issues<'_>,
+        names: &HashMap<i64, String>,
+    ) -> BTreeMap<crate::domain::BookingKey, Issue> {
+        refused
+            .iter()
+            .map(|entry| {
+                let reason = entry.error.clone().unwrap_or_default();
+                let mut failed = recorded_failure(entry, SyncError::Refused(reason));
+                failed.email = want.bookings.get(&entry.key).map(|w| w.email.clone());
+                (entry.key, issues.write_failure(failed, names))
+            })
+            .collect()
+    }
+
+    /// Replaces the stored issues of every source this run looked at. Skips become issue records
+    /// only on their way into the store (a second copy is what a large organisation pays for).
+    async fn record_issues(
+        &self,
+        run_id: &str,
+        issues: IssueSets,
+        skips: impl Iterator<Item = Issue> + Send,
+    ) -> Result<(), SyncError> {
+        let sources: Vec<&str> = issues.keys().copied().collect();
+        let all = issues.into_values().flatten().chain(skips);
+        Ok(self.store.replace_issues(run_id, &sources, all).await?)
+    }
+}
+
+/// Periods booked earlier and no longer in the cache that ended before the window: left alone
+/// (only a deleted period loses its bookings).
+fn aged_out<'a>(
+    journal: &'a [JournalEntry],
+    known: &'a HashSet<i64>,
+    window: &'a Window,
+) -> impl Iterator<Item = i64> + 'a {
+    journal
+        .iter()
+        .filter(|e| !known.contains(&e.key.period_id) && !window.covers(e.end))
+        .map(|e| e.key.period_id)
+}
+
+/// Where a full run reads bookings back from: early parts of a period that ends inside the window
+/// may start long before it.
+fn read_from(want: &Desired, journal: &[JournalEntry], window: &Window) -> NaiveDate {
+    want.bookings
+        .values()
+        .map(|b| b.start)
+        .chain(journal.iter().map(|e| e.start))
+        .fold(window.start, NaiveDate::min)
+}
