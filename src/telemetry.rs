@@ -39,16 +39,20 @@ pub fn init(format: LogFormat, default_filter: &str) {
     drop(result);
 }
 
-/// Renders an error with its whole cause chain, for log fields.
+/// Renders an error with its whole cause chain, for log fields. Our errors leave their cause out
+/// of their own message; a cause whose text its parent already ends with (sqlx errors embed
+/// their source) is not repeated.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
+    let mut parent = text.clone();
     let mut source = err.source();
     while let Some(cause) = source {
         let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
+        if !parent.ends_with(&cause_text) {
             text.push_str(": ");
             text.push_str(&cause_text);
         }
+        parent = cause_text;
         source = cause.source();
     }
     text

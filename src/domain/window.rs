@@ -3,8 +3,6 @@
 
 use chrono::{DateTime, Months, NaiveDate, TimeZone, Utc};
 
-use super::{AbsencePeriod, PeriodStatus};
-
 /// How far ahead the sync looks for absences (Personio needs an end date for its filter).
 pub const HORIZON_YEARS: u32 = 5;
 
@@ -41,11 +39,6 @@ impl Window {
     /// Ends inside the window (the window is open towards the future).
     pub fn covers(&self, end: NaiveDate) -> bool {
         end >= self.start
-    }
-
-    /// Approved and ending inside the window.
-    pub fn in_scope(&self, period: &AbsencePeriod) -> bool {
-        period.status == PeriodStatus::Approved && self.covers(period.end)
     }
 }
 
@@ -88,29 +81,16 @@ mod tests {
     }
 
     #[test]
-    fn scope_is_approved_and_ending_in_the_window() {
+    fn covers_periods_ending_in_the_window() {
         let w = Window::from_today(d("2026-11-26"), 3);
-        let mut p = AbsencePeriod {
-            id: 1,
-            employee_id: 1,
-            email: "a@b.c".into(),
-            type_id: 1,
-            type_name: "Vacation".into(),
-            status: PeriodStatus::Approved,
-            start: d("2026-01-01"),
-            end: d("2026-08-26"),
-            half_day_start: false,
-            half_day_end: false,
-        };
         assert!(
-            w.in_scope(&p),
-            "ends on the first day of the window; started long before"
+            w.covers(d("2026-08-26")),
+            "ends on the first day of the window"
         );
-        p.end = d("2026-08-25");
-        assert!(!w.in_scope(&p), "ended the day before the window");
-        p.end = d("2030-01-01");
-        assert!(w.in_scope(&p));
-        p.status = PeriodStatus::Pending;
-        assert!(!w.in_scope(&p));
+        assert!(
+            !w.covers(d("2026-08-25")),
+            "ended the day before the window"
+        );
+        assert!(w.covers(d("2030-01-01")));
     }
 }

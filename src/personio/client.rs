@@ -84,6 +84,7 @@ impl PersonioClient {
         }]);
         let http = HttpCore::new(
             API,
+            wire::describe_error,
             settings.base_url.clone(),
             settings.timeout,
             Arc::new(pacer),

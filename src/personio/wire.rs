@@ -7,6 +7,8 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::http::{json_text, ErrorBody};
+
 /// A list response: `{"success", "metadata", "data": [...], "offset", "limit"}`.
 #[derive(Debug, Deserialize)]
 pub struct ListEnvelope {
@@ -222,9 +224,40 @@ pub fn raw_id(record: &Value) -> Option<String> {
     }
 }
 
+/// The v1 error envelope, `{"success": false, "error": {"code", "message"}}` (`error` may also be
+/// a plain string), or a bare `{"message"}`. `error.code` is often 0, so it is not kept.
+pub fn describe_error(json: &Value) -> Option<ErrorBody> {
+    let error = json.get("error");
+    let message = error
+        .and_then(|e| e.get("message"))
+        .and_then(json_text)
+        .or_else(|| error.and_then(json_text))
+        .or_else(|| json.get("message").and_then(json_text))?;
+    Some(ErrorBody {
+        code: None,
+        message,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn describes_v1_errors() {
+        let body = br#"{"success":false,"error":{"code":0,"message":"Time-off type not found."}}"#;
+        let err = crate::http::status_error(
+            "personio",
+            describe_error,
+            reqwest::StatusCode::NOT_FOUND,
+            body,
+        );
+        assert_eq!(
+            err.to_string(),
+            "personio: HTTP 404: Time-off type not found."
+        );
+        assert!(!err.is_transient());
+    }
 
     #[test]
     fn flags_accept_every_spelling() {

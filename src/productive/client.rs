@@ -83,6 +83,7 @@ impl ProductiveClient {
         ]);
         let core = HttpCore::new(
             API,
+            wire::describe_error,
             settings.base_url.clone(),
             settings.timeout,
             Arc::new(pacer),

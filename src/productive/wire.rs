@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::domain::{
     ApprovalStep, AvailabilityPeriod, Booking, Event, EventKind, Fetched, Person, RejectedRecord,
 };
+use crate::http::{json_text, ErrorBody};
 
 /// A top-level document. `data` is kept raw so that one bad record cannot fail a whole page.
 #[derive(Debug, Deserialize)]
@@ -30,8 +31,6 @@ pub struct PageMeta {
     pub current_page: Option<i64>,
     #[serde(default, deserialize_with = "opt_int")]
     pub total_pages: Option<i64>,
-    #[serde(default, deserialize_with = "opt_int")]
-    pub total_count: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -379,5 +378,60 @@ fn opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
             .map(Some)
             .map_err(|_| D::Error::custom(format!("{s:?} is not an integer"))),
         Some(other) => Err(D::Error::custom(format!("{other} is not an integer"))),
+    }
+}
+
+/// The JSON:API error document, `{"errors": [{"code", "title", "detail", "source": {"pointer"}}]}`:
+/// one line per error, and the first machine-readable code.
+pub fn describe_error(json: &Value) -> Option<ErrorBody> {
+    let errors = json.get("errors")?.as_array()?;
+    let code = errors
+        .iter()
+        .find_map(|e| e.get("code").and_then(json_text));
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let title = e.get("title").and_then(json_text);
+            let detail = e.get("detail").and_then(json_text);
+            let pointer = e
+                .get("source")
+                .and_then(|s| s.get("pointer"))
+                .and_then(json_text);
+            let mut line = [title, detail]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            if let Some(pointer) = pointer {
+                line.push_str(&format!(" ({pointer})"));
+            }
+            line
+        })
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!parts.is_empty()).then(|| ErrorBody {
+        code,
+        message: parts.join("; "),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn describes_errors_with_code_and_pointer() {
+        let body = br#"{"errors":[{"status":"422","code":"entitlements_required","title":"Invalid Attribute","detail":"has no allowance for this person","source":{"pointer":"data/attributes/event"}}]}"#;
+        let err = crate::http::status_error(
+            "productive",
+            describe_error,
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            body,
+        );
+        assert_eq!(err.code(), Some("entitlements_required"));
+        assert_eq!(
+            err.to_string(),
+            "productive: HTTP 422: Invalid Attribute: has no allowance for this person (data/attributes/event)"
+        );
     }
 }

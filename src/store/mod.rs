@@ -21,13 +21,13 @@ const RUN_LOCK_KEY: i64 = 0x5050_5350_5953;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Database(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
+    #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value is unreadable: {0}")]
     Corrupt(String),
-    #[error("run lock file: {0}")]
+    #[error("run lock file")]
     LockFile(#[from] std::io::Error),
 }
 

@@ -911,6 +911,7 @@ fn fixtures_parse_with_the_wire_types() {
 
     let err = status_error(
         "productive",
+        wire::describe_error,
         reqwest::StatusCode::UNPROCESSABLE_ENTITY,
         fixture("entitlement_error.json").as_bytes(),
     );
