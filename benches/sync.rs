@@ -6,6 +6,8 @@
 //!
 //! `cargo bench --bench sync`; `BENCH_SIZES=100,1000` picks sizes (default 100,1000,5000),
 //! `BENCH_RATE_SCALE` the factor on Productive's request-count limits (default 40),
+//! `BENCH_STORES` the state stores to run on (default `sqlite,postgres`; PostgreSQL at
+//! `BENCH_POSTGRES_URL`, default the local server, in a fresh database per size),
 //! `BENCH_WRAP` a command to run the binary under (`valgrind --tool=massif
 //! --massif-out-file=massif.%p` for a heap profile of each run; peak RSS is then the profiler's).
 
@@ -50,11 +52,18 @@ fn main() {
     let scale: f64 = std::env::var("BENCH_RATE_SCALE")
         .map(|s| s.parse().expect("BENCH_RATE_SCALE: a number"))
         .unwrap_or(40.0);
+    let stores: Vec<String> = std::env::var("BENCH_STORES")
+        .unwrap_or_else(|_| "sqlite,postgres".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut results = Vec::new();
-    for employees in sizes {
-        eprintln!("bench: {employees} employees");
-        results.push(runtime.block_on(bench_org(employees, scale)));
+    for store in &stores {
+        for &employees in &sizes {
+            eprintln!("bench: {employees} employees on {store}");
+            results.push(runtime.block_on(bench_org(employees, scale, store)));
+        }
     }
     let budget = Budget::new(scale);
     let doc = json!({
@@ -170,9 +179,36 @@ struct Sims {
     personio: SimServer,
     productive: SimServer,
     throttled: Arc<AtomicU64>,
+    /// Where the child's report goes.
+    report: std::path::PathBuf,
 }
 
-async fn bench_org(employees: usize, scale: f64) -> Value {
+/// A fresh state store of the given kind and a folder for the child's reports.
+async fn fresh_store(kind: &str, employees: usize, dir: &std::path::Path) -> String {
+    match kind {
+        "sqlite" => format!("sqlite://{}", dir.join("state.db").display()),
+        "postgres" => {
+            use sqlx::Connection;
+            let server = std::env::var("BENCH_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!("pps_bench_{employees}_{}", std::process::id());
+            let mut admin = sqlx::postgres::PgConnection::connect(&server)
+                .await
+                .expect("BENCH_POSTGRES_URL: PostgreSQL reachable");
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                sqlx::query(&sql).execute(&mut admin).await.expect(&sql);
+            }
+            let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+            format!("{base}/{name}")
+        }
+        other => panic!("BENCH_STORES: unknown store {other:?} (sqlite or postgres)"),
+    }
+}
+
+async fn bench_org(employees: usize, scale: f64, store: &str) -> Value {
     let today = Utc::now().date_naive();
     let org = generate::generate(&OrgSpec::new(employees, PERIODS_PER_EMPLOYEE, today));
     // The generator stamps every record "updated today"; age them so that an incremental read
@@ -201,9 +237,14 @@ async fn bench_org(employees: usize, scale: f64) -> Value {
             .expect("productive sim"),
         org,
         throttled,
+        report: Default::default(),
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = format!("sqlite://{}", dir.path().join("state.db").display());
+    let db = fresh_store(store, employees, dir.path()).await;
+    let sims = Sims {
+        report: dir.path().join("report.out"),
+        ..sims
+    };
     let budget = Budget::new(scale);
 
     let first = measure(&sims, &db, &budget, "first full sync", None).await;
@@ -232,6 +273,7 @@ async fn bench_org(employees: usize, scale: f64) -> Value {
     )
     .await;
     json!({
+        "store": store,
         "employees": employees,
         "productive_people": sims.org.productive.people().len(),
         "time_offs": sims.org.personio.time_offs().len(),
@@ -266,9 +308,8 @@ async fn measure(
     };
 
     // The report goes to a file: a pipe nobody drains until exit would block a large report.
-    let report_path =
-        std::path::Path::new(db.trim_start_matches("sqlite://")).with_extension("out");
-    let report_file = std::fs::File::create(&report_path).expect("report file");
+    let report_path = &sims.report;
+    let report_file = std::fs::File::create(report_path).expect("report file");
     let started = Instant::now();
     let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
     let mut words: Vec<String> = wrap.split_whitespace().map(String::from).collect();
@@ -297,7 +338,7 @@ async fn measure(
         }
     };
     let wall = started.elapsed();
-    let stdout = std::fs::read_to_string(&report_path).unwrap_or_default();
+    let stdout = std::fs::read_to_string(report_path).unwrap_or_default();
     assert!(status.success(), "sync failed: {stdout}");
 
     let after = held(org);
@@ -443,15 +484,16 @@ fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        "| employees | run | wall s | bound s | ×bound | Productive reads (bound, ×) | Productive writes (bound, ×) | Personio requests (bound) | 429s | peak RSS MB |\n\
-         |---|---|---|---|---|---|---|---|---|---|"
+        "| store | employees | run | wall s | bound s | ×bound | Productive reads (bound, ×) | Productive writes (bound, ×) | Personio requests (bound) | 429s | peak RSS MB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in doc["results"].as_array().into_iter().flatten() {
         for run in r["runs"].as_array().into_iter().flatten() {
             let p = &run["productive"];
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} ({}, {}) | {} ({}, {}) | {} ({}) | {} | {:.1} |",
+                "| {} | {} | {} | {} | {} | {} | {} ({}, {}) | {} ({}, {}) | {} ({}) | {} | {:.1} |",
+                r["store"].as_str().unwrap_or("sqlite"),
                 r["employees"],
                 run["run"].as_str().unwrap_or_default(),
                 f(&run["wall_s"]),
