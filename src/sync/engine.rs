@@ -32,10 +32,6 @@ const CURSOR_LAST_FULL: &str = "last_full_reconcile";
 const CURSOR_UPDATED_FROM: &str = "personio_updated_from";
 /// The event id a type mapping holds while the event's create is in flight.
 const EVENT_BEING_CREATED: i64 = 0;
-/// How long an SQLite run lease outlives a killed holder (it is renewed while the run lives).
-/// Only an in-memory database waits it out: PostgreSQL locks and SQLite file locks die with the
-/// process.
-const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -142,7 +138,7 @@ impl Syncer {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync_run", run_id = %run_id, trigger = options.trigger.as_str(), dry_run = options.dry_run);
         async {
-            let Some(lock) = self.store.try_lock(&run_id, LEASE).await? else {
+            let Some(lock) = self.store.try_lock().await? else {
                 tracing::info!("another sync is running (run lock held elsewhere); skipping this run");
                 return Err(SyncError::Locked);
             };
