@@ -1,11 +1,11 @@
 //! The single-runner lock: one sync at a time per database, and a runner that dies, however it
 //! dies (SIGKILL, OOM), never keeps it.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Arc;
 
 use sqlx::Connection;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{Backend, Store, StoreError};
 
@@ -21,8 +21,9 @@ pub(super) enum Scheme {
     /// SQLite on a file: an OS lock on this file beside the database, which the kernel releases
     /// when the holder dies.
     File(PathBuf),
-    /// In-memory SQLite exists in this process only: a process-wide lock on its URL.
-    InProcess(String),
+    /// In-memory SQLite exists in this store only (through sqlx `Any` every connection opens a
+    /// database of its own, so two stores never share one): a mutex the store's clones share.
+    InProcess(Arc<Mutex<()>>),
 }
 
 impl Scheme {
@@ -35,7 +36,7 @@ impl Scheme {
                     name.push(".run-lock");
                     Self::File(name.into())
                 }
-                None => Self::InProcess(url.to_string()),
+                None => Self::InProcess(Arc::default()),
             },
         }
     }
@@ -54,7 +55,7 @@ enum Held {
     },
     /// Freed when dropped.
     InProcess {
-        _lock: InProcessLock,
+        _guard: OwnedMutexGuard<()>,
     },
 }
 
@@ -78,9 +79,9 @@ impl Store {
                 Some(file) => Held::File { _file: file },
                 None => return Ok(None),
             },
-            Scheme::InProcess(url) => match InProcessLock::try_take(url) {
-                Some(lock) => Held::InProcess { _lock: lock },
-                None => return Ok(None),
+            Scheme::InProcess(mutex) => match mutex.clone().try_lock_owned() {
+                Ok(guard) => Held::InProcess { _guard: guard },
+                Err(_) => return Ok(None),
             },
         };
         Ok(Some(RunLock(held)))
@@ -98,31 +99,6 @@ impl RunLock {
         }
         // A file or in-process lock is released by being dropped.
         Ok(())
-    }
-}
-
-/// The URLs of the in-memory databases a run in this process holds.
-static HELD_IN_PROCESS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-
-/// One URL in [`HELD_IN_PROCESS`], removed when dropped.
-#[derive(Debug)]
-struct InProcessLock(String);
-
-impl InProcessLock {
-    fn try_take(url: &str) -> Option<Self> {
-        let mut held = HELD_IN_PROCESS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        held.insert(url.to_string()).then(|| Self(url.to_string()))
-    }
-}
-
-impl Drop for InProcessLock {
-    fn drop(&mut self) {
-        HELD_IN_PROCESS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.0);
     }
 }
 
