@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::bookings::key_from_note;
 use crate::domain::{Booking, BookingDraft, BookingKey};
 use crate::store::{Issue, JournalEntry, JournalState};
+use crate::telemetry::error_chain;
 
 use super::desired::DesiredBooking;
 use super::error::{is_ambiguous, SyncError};
@@ -198,12 +199,15 @@ impl Syncer {
                 self.written(entry, booking.approved, want, Wrote::Created)
                     .await
             }
-            Err(api) if is_ambiguous(&api) => Err(ctx(SyncError::Productive(api))),
+            // Not created, or not known to be: the next run looks again.
+            Err(api) if is_ambiguous(&api) || api.is_transient() => {
+                Err(ctx(SyncError::Productive(api)))
+            }
             Err(api) => {
-                // Definitely not created: keep why, so the same create is not sent again until
-                // the absence changes or the next full reconcile.
+                // Refused for good: keep why, so the same create is not sent again until the
+                // absence changes or the next full reconcile.
                 entry.state = JournalState::Refused;
-                entry.error = Some(api.to_string());
+                entry.error = Some(error_chain(&api));
                 self.put(&entry, want).await?;
                 Err(ctx(SyncError::Productive(api)))
             }

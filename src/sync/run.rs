@@ -61,9 +61,6 @@ pub struct EngineSettings {
     pub write_concurrency: usize,
 }
 
-/// How long an SQLite run lease outlives a killed holder (it is renewed while the run lives).
-const LEASE: chrono::Duration = chrono::Duration::seconds(30);
-
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 pub struct Syncer {
@@ -118,7 +115,7 @@ impl Syncer {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync_run", run_id = %run_id, trigger = options.trigger.as_str(), dry_run = options.dry_run);
         async {
-            let Some(lock) = self.store.try_lock(&run_id, LEASE).await? else {
+            let Some(lock) = self.store.try_lock().await? else {
                 tracing::info!(
                     "another sync is running (run lock held elsewhere); skipping this run"
                 );

@@ -1,13 +1,16 @@
 //! One contract for both state-store backends: SQLite (embedded) and PostgreSQL (real server).
 
+use std::time::{Duration as StdDuration, Instant};
+
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use secrecy::SecretString;
 
 use personio_productive_sync::domain::{AbsencePeriod, PeriodStatus};
 use personio_productive_sync::store::{
-    BookingKey, Issue, JournalEntry, JournalState, Store, TypeMapping,
+    BookingKey, Issue, JournalEntry, JournalState, RunLock, Store, TypeMapping,
 };
 
-use crate::support::{all_dbs, postgres_db, sqlite_db};
+use crate::support::{all_dbs, postgres_db};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -28,6 +31,18 @@ fn period(id: i64, status: PeriodStatus) -> AbsencePeriod {
     }
 }
 
+/// Runs `check` against a fresh database on each backend.
+async fn on_each_backend(check: impl AsyncFn(&'static str, &Store)) {
+    for (backend, db) in all_dbs().await {
+        check(backend, &db.store).await;
+    }
+}
+
+/// A second connection pool on the same database stands in for a second replica.
+async fn replica(url: &SecretString) -> Store {
+    Store::connect(url, 2).await.unwrap()
+}
+
 #[tokio::test]
 async fn migrations_are_idempotent() {
     for (backend, db) in all_dbs().await {
@@ -35,7 +50,7 @@ async fn migrations_are_idempotent() {
             .migrate()
             .await
             .unwrap_or_else(|e| panic!("{backend}: {e}"));
-        let again = Store::connect(&db.url, 2).await.unwrap();
+        let again = replica(&db.url).await;
         again
             .migrate()
             .await
@@ -49,10 +64,9 @@ async fn migrations_are_safe_when_replicas_start_together() {
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let url = db.url.clone();
-        tasks.push(tokio::spawn(async move {
-            let store = Store::connect(&url, 2).await.unwrap();
-            store.migrate().await
-        }));
+        tasks.push(tokio::spawn(
+            async move { replica(&url).await.migrate().await },
+        ));
     }
     for task in tasks {
         task.await
@@ -63,8 +77,7 @@ async fn migrations_are_safe_when_replicas_start_together() {
 
 #[tokio::test]
 async fn runs_are_recorded_and_listed_newest_first() {
-    for (backend, db) in all_dbs().await {
-        let s = &db.store;
+    on_each_backend(async |backend, s| {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
         s.begin_run("run-1", "startup", false, t0).await.unwrap();
         s.finish_run(
@@ -106,13 +119,13 @@ async fn runs_are_recorded_and_listed_newest_first() {
             Some("personio: HTTP 500"),
             "{backend}"
         );
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn mappings_round_trip_and_update() {
-    for (backend, db) in all_dbs().await {
-        let s = &db.store;
+    on_each_backend(async |backend, s| {
         let mut m = TypeMapping {
             personio_type_id: 5,
             event_id: 90,
@@ -135,13 +148,13 @@ async fn mappings_round_trip_and_update() {
         assert_eq!(all[0].personio_type_id, 1);
         assert!(!all[0].created_by_sync);
         assert_eq!(all[1], m, "{backend}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn period_cache_upserts_and_removes() {
-    for (backend, db) in all_dbs().await {
-        let s = &db.store;
+    on_each_backend(async |backend, s| {
         s.update_periods(
             &[
                 period(1, PeriodStatus::Approved),
@@ -156,13 +169,13 @@ async fn period_cache_upserts_and_removes() {
         s.update_periods(&[changed.clone()], &[2]).await.unwrap();
         let all = s.periods().await.unwrap();
         assert_eq!(all, vec![changed], "{backend}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn journal_records_intent_then_outcome() {
-    for (backend, db) in all_dbs().await {
-        let s = &db.store;
+    on_each_backend(async |backend, s| {
         let mut e = JournalEntry {
             key: BookingKey {
                 period_id: 10,
@@ -203,13 +216,13 @@ async fn journal_records_intent_then_outcome() {
         );
         s.remove_journal(second.key).await.unwrap();
         assert_eq!(s.journal().await.unwrap(), vec![e], "{backend}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn issues_are_replaced_per_source_and_keep_first_seen() {
-    for (backend, db) in all_dbs().await {
-        let s = &db.store;
+    on_each_backend(async |backend, s| {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
         let issue = |key: &str, source: &str, since| Issue {
             key: key.into(),
@@ -268,13 +281,13 @@ async fn issues_are_replaced_per_source_and_keep_first_seen() {
             .map(|i| i.key)
             .collect();
         assert_eq!(keys, vec!["b"], "{backend}");
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn cursors_round_trip() {
-    for (backend, db) in all_dbs().await {
-        let s = &db.store;
+    on_each_backend(async |backend, s| {
         assert_eq!(s.cursor("last_full").await.unwrap(), None, "{backend}");
         s.set_cursor("last_full", "2026-11-26").await.unwrap();
         s.set_cursor("last_full", "2026-11-27").await.unwrap();
@@ -282,87 +295,66 @@ async fn cursors_round_trip() {
             s.cursor("last_full").await.unwrap().as_deref(),
             Some("2026-11-27")
         );
+    })
+    .await;
+}
+
+/// Every way runs exclude each other: an advisory lock (PostgreSQL), a file lock (SQLite on a
+/// file), an in-process lock (SQLite in memory, which only the store's clones share).
+async fn for_each_lock_scheme(check: impl AsyncFn(&'static str, &Store, &Store)) {
+    for (backend, db) in all_dbs().await {
+        check(backend, &db.store, &replica(&db.url).await).await;
+    }
+    let memory = Store::connect(&SecretString::from("sqlite::memory:"), 1)
+        .await
+        .unwrap();
+    check("sqlite in memory", &memory, &memory.clone()).await;
+}
+
+async fn assert_refused(store: &Store, scheme: &str) {
+    assert!(
+        store.try_lock().await.unwrap().is_none(),
+        "{scheme}: a second runner must be refused"
+    );
+}
+
+/// Takes the lock, trying until `patience` has passed (once if it is zero).
+async fn lock_within(store: &Store, patience: StdDuration, scheme: &str) -> RunLock {
+    let deadline = Instant::now() + patience;
+    loop {
+        if let Some(lock) = store.try_lock().await.unwrap() {
+            return lock;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{scheme}: the lock is still held after {patience:?}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
 }
 
 #[tokio::test]
 async fn only_one_runner_holds_the_lock() {
-    for (backend, db) in all_dbs().await {
-        // A second connection pool stands in for a second replica.
-        let replica = Store::connect(&db.url, 2).await.unwrap();
-        let lease = Duration::minutes(10);
-        let first = db
-            .store
-            .try_lock("a", lease)
-            .await
-            .unwrap()
-            .expect("free lock");
-        assert!(
-            replica.try_lock("b", lease).await.unwrap().is_none(),
-            "{backend}: second runner must be refused"
-        );
+    for_each_lock_scheme(async |scheme, store, replica| {
+        let first = lock_within(store, StdDuration::ZERO, scheme).await;
+        assert_refused(replica, scheme).await;
         first.release().await.unwrap();
-        let second = replica
-            .try_lock("b", lease)
-            .await
-            .unwrap()
-            .expect("released lock");
+        let second = lock_within(replica, StdDuration::ZERO, scheme).await;
         second.release().await.unwrap();
-    }
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn a_dead_runner_does_not_hold_the_lock_forever() {
-    // PostgreSQL: the advisory lock dies with its connection.
-    let db = postgres_db().await;
-    let replica = Store::connect(&db.url, 2).await.unwrap();
-    let held = db
-        .store
-        .try_lock("a", Duration::minutes(10))
-        .await
-        .unwrap()
-        .unwrap();
-    drop(held);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let lock = replica.try_lock("b", Duration::minutes(10)).await.unwrap();
-    assert!(
-        lock.is_some(),
-        "lock must be free once the holder's connection is gone"
-    );
-    // SQLite: the file lock dies with its holder; the lease row it leaves (a killed process
-    // never deletes it) must not lock the next runner out until it expires.
-    let db = sqlite_db().await;
-    let replica = Store::connect(&db.url, 2).await.unwrap();
-    let held = db
-        .store
-        .try_lock("a", Duration::hours(6))
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(replica
-        .try_lock("b", Duration::hours(6))
-        .await
-        .unwrap()
-        .is_none());
-    drop(held);
-    assert!(
-        replica
-            .try_lock("b", Duration::hours(6))
-            .await
-            .unwrap()
-            .is_some(),
-        "a dead runner's lease must not outlive it"
-    );
-}
-
-#[tokio::test]
-async fn a_held_sqlite_lease_is_renewed_while_its_holder_lives() {
-    let db = sqlite_db().await;
-    let lease = Duration::milliseconds(300);
-    let held = db.store.try_lock("a", lease).await.unwrap().unwrap();
-    // Several lease lengths later the holder still has it.
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    assert!(db.store.try_lock("b", lease).await.unwrap().is_none());
-    held.release().await.unwrap();
-    assert!(db.store.try_lock("b", lease).await.unwrap().is_some());
+    for_each_lock_scheme(async |scheme, store, replica| {
+        let held = lock_within(store, StdDuration::ZERO, scheme).await;
+        assert_refused(replica, scheme).await;
+        // Dies without releasing it: the connection, the file or the guard just goes. The
+        // server frees a PostgreSQL session lock once it notices the connection is gone.
+        drop(held);
+        let next = lock_within(replica, StdDuration::from_secs(10), scheme).await;
+        next.release().await.unwrap();
+    })
+    .await;
 }
