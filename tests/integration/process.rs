@@ -4,11 +4,13 @@
 //! is checked for secrets.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::panic::AssertUnwindSafe;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{Duration as Days, Months};
+use futures::FutureExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use secrecy::ExposeSecret;
@@ -19,11 +21,10 @@ use tokio::task::JoinHandle;
 
 use personio_productive_sync::sim::generate::{self, Counterpart, Org};
 use personio_productive_sync::sim::personio::SimTimeOff;
-use personio_productive_sync::sim::productive::SimBooking;
 use personio_productive_sync::sim::FaultSettings;
 use personio_productive_sync::store::JournalState;
 
-use crate::support::{assert_exact, postgres_db, sim_env, sqlite_db, today, Harness, TestDb};
+use crate::support::{postgres_db, sim_env, sqlite_db, today, Harness, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_personio-productive-sync");
 
@@ -281,46 +282,36 @@ async fn typical_run(employees: usize, periods: usize, latency: Duration) -> Dur
     started.elapsed()
 }
 
-async fn crash_scenario(db: TestDb, iterations: usize) {
-    const EMPLOYEES: usize = 40;
-    const PERIODS: usize = 6;
-    let seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::thread_rng().gen());
-    println!("crash test seed {seed} (set CRASH_SEED to replay)");
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut typical = typical_run(EMPLOYEES, PERIODS, Duration::from_millis(10)).await;
-    println!("a first run takes {typical:?}");
+/// Where a run is cut short: after a share of the last complete run's duration, or after a
+/// number of writes (later runs mostly read and write little, so waiting for writes cuts the
+/// write phase often enough).
+#[derive(Debug, Clone, Copy)]
+enum KillAt {
+    Elapsed(f64),
+    Writes(u64),
+}
 
-    let h = Harness::generated(EMPLOYEES, PERIODS, db).await;
-    let env = child_env(&h, &[]);
-    let hand_made = |org: &Org| -> BTreeMap<i64, SimBooking> {
-        org.productive
-            .bookings()
-            .into_iter()
-            .filter(|(id, _)| org.hand_made_bookings.contains(id))
-            .collect()
-    };
-    let hand_made_before = hand_made(&h.org);
-    assert!(!hand_made_before.is_empty());
+/// One iteration of the crash test, drawn from the seed before it starts; an attempt that found
+/// the killed run's lock still held is retried with the same step, so timing never changes what
+/// the seed decides.
+#[derive(Debug)]
+struct Step {
+    lose_answers: bool,
+    latency: Duration,
+    changes: Vec<String>,
+    args: &'static [&'static str],
+    kill: KillAt,
+}
 
-    let (mut killed, mut killed_mid_write, mut lock_held) = (0, 0, 0);
-    let mut i = 0;
-    while i < iterations {
-        assert!(
-            lock_held <= iterations,
-            "the lock of killed runs stayed held {lock_held} times"
-        );
-        let lose = rng.gen_bool(0.3);
-        h.org.productive.control().set_faults(FaultSettings {
-            latency: Duration::from_millis(rng.gen_range(5..=15)),
-            lose_write_answer_rate: if lose { 0.2 } else { 0.0 },
-            ..Default::default()
-        });
-        let changes: Vec<String> = if i > 0 && rng.gen_bool(0.8) {
+impl Step {
+    /// Every other kill lands anywhere in a run as long as the last complete one, the others
+    /// after 1-5 writes.
+    fn draw(i: usize, org: &Org, rng: &mut StdRng) -> Self {
+        let lose_answers = rng.gen_bool(0.3);
+        let latency = Duration::from_millis(rng.gen_range(5..=15));
+        let changes = if i > 0 && rng.gen_bool(0.8) {
             (0..rng.gen_range(2..=6))
-                .map(|_| mutate(&h.org, &mut rng))
+                .map(|_| mutate(org, rng))
                 .collect()
         } else {
             Vec::new()
@@ -330,60 +321,124 @@ async fn crash_scenario(db: TestDb, iterations: usize) {
         } else {
             &["sync"]
         };
-        // Every other kill lands anywhere in a run as long as the last complete one. Later runs
-        // mostly read and write little, so the others wait for a random number of writes, to
-        // cut the write phase often enough.
-        let started = Instant::now();
-        let (deadline, after_writes) = if i % 2 == 0 {
-            let delay = Duration::from_millis(rng.gen_range(0..typical.as_millis() as u64));
-            (started + delay, None)
+        let kill = if i.is_multiple_of(2) {
+            KillAt::Elapsed(rng.gen_range(0.0..1.0))
         } else {
-            (started + typical * 4, Some(rng.gen_range(1..=5)))
+            KillAt::Writes(rng.gen_range(1..=5))
         };
-        let writes_before = h.productive_writes();
-        let mut child = Proc::spawn(&env, args);
-        let ended = child
-            .run_until(deadline, || {
-                after_writes.is_some_and(|n| h.productive_writes() - writes_before >= n)
-            })
-            .await;
-        let elapsed = started.elapsed();
-        let writes = h.productive_writes() - writes_before;
-        let fate = match ended {
-            // PostgreSQL frees a killed client's advisory lock once its backend notices the
-            // closed connection, which can take a moment on a loaded machine: the next sync
-            // then rightly exits 75 (lock held) and the following one proceeds.
-            // Such a run did nothing and does not count as one of the iterations.
-            Some(status) if status.code() == Some(75) => {
-                child.finish(Duration::from_secs(5)).await;
-                lock_held += 1;
-                println!("attempt at iteration {i} found the lock still held after {elapsed:?}",);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            Some(status) => {
-                let out = child.finish(Duration::from_secs(5)).await;
-                assert!(
-                    status.success(),
-                    "iteration {i}: {args:?} exited with {status:?}; stderr:\n{}",
-                    out.stderr.join("\n")
-                );
-                typical = started.elapsed();
-                "completed"
-            }
-            None => {
-                child.kill().await;
-                killed += 1;
-                if writes > 0 {
-                    killed_mid_write += 1;
+        Self {
+            lose_answers,
+            latency,
+            changes,
+            args,
+            kill,
+        }
+    }
+}
+
+/// The crash test's seed: `CRASH_SEED`, or a fresh one. It alone decides every step (faults,
+/// changes, arguments, kill points); every failure message names it.
+fn crash_seed() -> u64 {
+    std::env::var("CRASH_SEED")
+        .ok()
+        .map(|s| s.parse().expect("CRASH_SEED is a u64"))
+        .unwrap_or_else(rand::random)
+}
+
+async fn crash_scenario(db: TestDb, iterations: usize) {
+    let seed = crash_seed();
+    println!("crash test seed {seed} (set CRASH_SEED to replay)");
+    // Every assertion below (and in the helpers it calls) fails with the seed in its message.
+    if let Err(panic) = AssertUnwindSafe(crash_iterations(db, iterations, seed))
+        .catch_unwind()
+        .await
+    {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        panic!("crash test with seed {seed} failed (CRASH_SEED={seed} replays it): {message}");
+    }
+}
+
+async fn crash_iterations(db: TestDb, iterations: usize, seed: u64) {
+    const EMPLOYEES: usize = 40;
+    const PERIODS: usize = 6;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut typical = typical_run(EMPLOYEES, PERIODS, Duration::from_millis(10)).await;
+    println!("a first run takes {typical:?}");
+
+    let h = Harness::generated(EMPLOYEES, PERIODS, db).await;
+    let env = child_env(&h, &[]);
+    assert!(!h.org.hand_made_bookings.is_empty());
+
+    let (mut killed, mut killed_mid_write, mut lock_held) = (0, 0, 0);
+    for i in 0..iterations {
+        let step = Step::draw(i, &h.org, &mut rng);
+        h.org.productive.control().set_faults(FaultSettings {
+            latency: step.latency,
+            lose_write_answer_rate: if step.lose_answers { 0.2 } else { 0.0 },
+            ..Default::default()
+        });
+        loop {
+            assert!(
+                lock_held <= iterations,
+                "the lock of killed runs stayed held {lock_held} times"
+            );
+            let started = Instant::now();
+            let (deadline, after_writes) = match step.kill {
+                KillAt::Elapsed(share) => (started + typical.mul_f64(share), None),
+                KillAt::Writes(n) => (started + typical * 4, Some(n)),
+            };
+            let writes_before = h.productive_writes();
+            let mut child = Proc::spawn(&env, step.args);
+            let ended = child
+                .run_until(deadline, || {
+                    after_writes.is_some_and(|n| h.productive_writes() - writes_before >= n)
+                })
+                .await;
+            let elapsed = started.elapsed();
+            let writes = h.productive_writes() - writes_before;
+            let fate = match ended {
+                // PostgreSQL frees a killed client's advisory lock once its backend notices the
+                // closed connection, which can take a moment on a loaded machine: the next sync
+                // then rightly exits 75 (lock held) and the following one proceeds. Such a run
+                // did nothing and does not count as one of the iterations.
+                Some(status) if status.code() == Some(75) => {
+                    child.finish(Duration::from_secs(5)).await;
+                    lock_held += 1;
+                    println!(
+                        "attempt at iteration {i} found the lock still held after {elapsed:?}"
+                    );
+                    continue;
                 }
-                "killed"
-            }
-        };
-        println!(
-            "iteration {i}: {args:?} lose_answers={lose} changes={changes:?} kill_after_writes={after_writes:?} {fate} after {elapsed:?}, {writes} writes"
-        );
-        i += 1;
+                Some(status) => {
+                    let out = child.finish(Duration::from_secs(5)).await;
+                    assert!(
+                        status.success(),
+                        "iteration {i}: {:?} exited with {status:?}; stderr:\n{}",
+                        step.args,
+                        out.stderr.join("\n")
+                    );
+                    typical = started.elapsed();
+                    "completed"
+                }
+                None => {
+                    child.kill().await;
+                    killed += 1;
+                    if writes > 0 {
+                        killed_mid_write += 1;
+                    }
+                    "killed"
+                }
+            };
+            println!(
+                "iteration {i}: {:?} lose_answers={} changes={:?} kill={:?} {fate} after {elapsed:?}, {writes} writes",
+                step.args, step.lose_answers, step.changes, step.kill
+            );
+            break;
+        }
     }
     println!("{killed} of {iterations} runs killed, {killed_mid_write} while writing");
     // Otherwise the test proves nothing: most runs must really have been cut short, many while
@@ -398,12 +453,7 @@ async fn crash_scenario(db: TestDb, iterations: usize) {
         .control()
         .set_faults(FaultSettings::default());
     sync_to_completion(&env, &["sync", "--full"]).await;
-    assert_exact(&h.org);
-    assert_eq!(
-        hand_made(&h.org),
-        hand_made_before,
-        "hand-made bookings changed"
-    );
+    h.assert_exact();
     // Every journal entry ends settled on a booking Productive really holds, or refused by it.
     let bookings: BTreeMap<i64, _> = h.org.productive.bookings().into_iter().collect();
     for entry in h.db.store.journal().await.unwrap() {
@@ -490,7 +540,7 @@ async fn the_daemon_logs_json_syncs_on_sigusr1_and_exits_0_on_sigterm() {
             .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
     }
     assert!(out.stderr.iter().any(|l| l.contains("\"stopped\"")));
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

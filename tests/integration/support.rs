@@ -73,17 +73,16 @@ pub async fn all_dbs() -> Vec<(&'static str, TestDb)> {
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Months, NaiveDate, Utc};
+use chrono::{Datelike, Months, NaiveDate, Utc, Weekday};
 use tokio_util::sync::CancellationToken;
 
 use personio_productive_sync::config::Settings;
-use personio_productive_sync::domain::bookings::key_from_note;
-use personio_productive_sync::domain::capacity::capacity_minutes;
-use personio_productive_sync::domain::AbsenceUnit;
+use personio_productive_sync::domain::{AbsenceUnit, AvailabilityPeriod};
 use personio_productive_sync::http::RetryPolicy;
 use personio_productive_sync::personio::PersonioClient;
 use personio_productive_sync::productive::ProductiveClient;
 use personio_productive_sync::sim::generate::{self, Org, OrgSpec};
+use personio_productive_sync::sim::productive::SimBooking;
 use personio_productive_sync::sim::SimServer;
 use personio_productive_sync::sync::Trigger;
 use personio_productive_sync::sync::{RunOptions, RunReport, SyncError, Syncer};
@@ -150,6 +149,8 @@ pub struct Harness {
     pub db: TestDb,
     pub syncer: Syncer,
     pub settings: Settings,
+    /// The hand-made bookings as they were before any sync, to compare field by field.
+    hand_made: BTreeMap<i64, SimBooking>,
 }
 
 impl Harness {
@@ -174,7 +175,13 @@ impl Harness {
             Arc::new(PersonioClient::new(&settings.personio, retry).unwrap()),
             ProductiveClient::new(&settings.productive, retry).unwrap(),
         );
+        let hand_made = hand_made_bookings(&org);
+        assert!(
+            hand_made.len() == org.hand_made_bookings.len(),
+            "every hand-made booking exists before the sync"
+        );
         Self {
+            hand_made,
             org,
             personio_server,
             productive_server,
@@ -235,6 +242,50 @@ impl Harness {
 /// (person id, date) → every (event name, minutes) booked that day.
 pub type DayBook = BTreeMap<(i64, NaiveDate), Vec<(String, i64)>>;
 
+// The oracle below shares no rule with the crate (nothing from `domain`): it reads the
+// simulators' own data and applies the rules as the README states them, so a wrong capacity or
+// marker rule in the crate cannot agree with itself.
+
+/// A person's working minutes on `day`, read from their Productive availabilities: the period
+/// covering the day (the latest-starting one where several do), that weekday's hours (Monday
+/// first; a 14-entry pattern is weeks A and B, week A being the one the period starts in).
+fn working_minutes(availabilities: &[AvailabilityPeriod], day: NaiveDate) -> i64 {
+    let covering = availabilities
+        .iter()
+        .filter(|a| a.start <= day && a.end.is_none_or(|end| day <= end))
+        .max_by_key(|a| a.start);
+    let Some(period) = covering else {
+        return 0;
+    };
+    let monday = |d: NaiveDate| d.week(Weekday::Mon).first_day();
+    let week_b =
+        period.hours.len() == 14 && (monday(day) - monday(period.start)).num_weeks() % 2 == 1;
+    let slot = day.weekday().num_days_from_monday() as usize + if week_b { 7 } else { 0 };
+    let hours = period.hours.get(slot).copied().unwrap_or(0.0);
+    if hours > 0.0 {
+        (hours * 60.0).round() as i64
+    } else {
+        0
+    }
+}
+
+/// The period (and part) a synced booking's note names: `Synced from Personio · absence <id>`,
+/// optionally followed by ` · part <k>/<n>`.
+pub fn synced_absence(note: &str) -> Option<(i64, i64)> {
+    let rest = note.strip_prefix("Synced from Personio · absence ")?;
+    let id_len = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    let id = rest[..id_len].parse().ok()?;
+    let Some(part) = rest[id_len..].strip_prefix(" · part ") else {
+        return Some((id, 1));
+    };
+    let (k, n) = part.split_once('/')?;
+    let n_len = n.find(|c: char| !c.is_ascii_digit()).unwrap_or(n.len());
+    let (k, n): (i64, i64) = (k.parse().ok()?, n[..n_len].parse().ok()?);
+    (1..=n).contains(&k).then_some((id, k))
+}
+
 /// What the rules say Productive should hold, computed straight from both simulators' state
 /// (independently of the engine): approved day-unit periods ending in the last 3 months or
 /// later, on the one active person with the same email, full days at capacity, half days at
@@ -276,7 +327,7 @@ pub fn expected_days(org: &Org) -> DayBook {
             .to_lowercase();
         let mut day = p.start;
         while day <= p.end {
-            let capacity = capacity_minutes(&person.availabilities, day);
+            let capacity = working_minutes(&person.availabilities, day);
             let half = if p.start == p.end {
                 p.half_day_start || p.half_day_end
             } else {
@@ -304,13 +355,13 @@ pub fn actual_days(org: &Org) -> DayBook {
     let events: BTreeMap<i64, _> = org.productive.events().into_iter().collect();
     let mut out = DayBook::new();
     for (_, b) in org.productive.bookings() {
-        if b.note.as_deref().and_then(key_from_note).is_none() {
+        if b.note.as_deref().and_then(synced_absence).is_none() {
             continue;
         }
         let name = events[&b.event_id.unwrap()].name.to_lowercase();
         let mut day = b.started_on;
         while day <= b.ended_on {
-            if capacity_minutes(&people[&b.person_id].availabilities, day) > 0 {
+            if working_minutes(&people[&b.person_id].availabilities, day) > 0 {
                 out.entry((b.person_id, day))
                     .or_default()
                     .push((name.clone(), b.time.unwrap()));
@@ -324,37 +375,47 @@ pub fn actual_days(org: &Org) -> DayBook {
     out
 }
 
-/// Asserts Productive holds exactly what the rules say, with no duplicate and every sync
-/// booking approved, and the hand-made bookings untouched.
-pub fn assert_exact(org: &Org) {
-    let expected = expected_days(org);
-    let actual = actual_days(org);
-    let missing: Vec<_> = expected
-        .iter()
-        .filter(|(k, v)| actual.get(k) != Some(v))
-        .take(5)
-        .collect();
-    let extra: Vec<_> = actual
-        .iter()
-        .filter(|(k, v)| expected.get(k) != Some(v))
-        .take(5)
-        .collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "expected but not booked: {missing:?}\nbooked but not expected: {extra:?}"
-    );
-    let mut keys = std::collections::HashSet::new();
-    for (id, b) in org.productive.bookings() {
-        if let Some(key) = b.note.as_deref().and_then(key_from_note) {
-            assert!(keys.insert(key), "duplicate booking {id} for {key:?}");
-            assert!(b.approved, "booking {id} is still pending approval");
-        }
-    }
-    let bookings: BTreeMap<i64, _> = org.productive.bookings().into_iter().collect();
-    for id in &org.hand_made_bookings {
+/// Every hand-made booking (the generator's, by id) with all its fields.
+fn hand_made_bookings(org: &Org) -> BTreeMap<i64, SimBooking> {
+    org.productive
+        .bookings()
+        .into_iter()
+        .filter(|(id, _)| org.hand_made_bookings.contains(id))
+        .collect()
+}
+
+impl Harness {
+    /// Asserts Productive holds exactly what the rules say, with no duplicate and every sync
+    /// booking approved, and the hand-made bookings exactly as they were when the harness was
+    /// built, field by field.
+    pub fn assert_exact(&self) {
+        let org = &self.org;
+        let expected = expected_days(org);
+        let actual = actual_days(org);
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|(k, v)| actual.get(k) != Some(v))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = actual
+            .iter()
+            .filter(|(k, v)| expected.get(k) != Some(v))
+            .take(5)
+            .collect();
         assert!(
-            bookings.contains_key(id),
-            "hand-made booking {id} was deleted"
+            missing.is_empty() && extra.is_empty(),
+            "expected but not booked: {missing:?}\nbooked but not expected: {extra:?}"
         );
+        let mut keys = std::collections::HashSet::new();
+        for (id, b) in org.productive.bookings() {
+            if let Some(key) = b.note.as_deref().and_then(synced_absence) {
+                assert!(keys.insert(key), "duplicate booking {id} for {key:?}");
+                assert!(b.approved, "booking {id} is still pending approval");
+            }
+        }
+        let now = hand_made_bookings(org);
+        for (id, before) in &self.hand_made {
+            assert_eq!(now.get(id), Some(before), "hand-made booking {id} changed");
+        }
     }
 }

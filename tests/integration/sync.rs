@@ -1,6 +1,6 @@
 //! End-to-end: the engine against both simulators and a real store.
 
-use crate::support::{assert_exact, expected_days, postgres_db, sqlite_db, Harness};
+use crate::support::{expected_days, postgres_db, sqlite_db, Harness};
 
 #[tokio::test]
 async fn a_generated_organisation_lands_exactly_and_a_second_run_writes_nothing() {
@@ -25,7 +25,7 @@ async fn a_generated_organisation_lands_exactly_and_a_second_run_writes_nothing(
         );
         assert!(first.counts.created > 0);
         assert!(!expected_days(&h.org).is_empty());
-        assert_exact(&h.org);
+        h.assert_exact();
 
         h.reset_counters();
         let second = h.sync().await;
@@ -63,20 +63,19 @@ async fn a_generated_organisation_lands_exactly_and_a_second_run_writes_nothing(
             0
         );
         assert_eq!(second.counts.unchanged, first.counts.created);
-        assert_exact(&h.org);
+        h.assert_exact();
     }
 }
 
 use chrono::{Datelike, Duration};
 use std::collections::BTreeSet;
 
-use personio_productive_sync::domain::bookings::key_from_note;
 use personio_productive_sync::sim::generate::{Counterpart, Org};
 use personio_productive_sync::sim::personio::SimTimeOff;
 use personio_productive_sync::sim::FaultSettings;
 use personio_productive_sync::store::Issue;
 
-use crate::support::{actual_days, today};
+use crate::support::{actual_days, synced_absence, today};
 
 /// A small organisation: fast, yet every case of the generator occurs.
 async fn small() -> Harness {
@@ -149,8 +148,8 @@ fn bookings_of(
         .filter(|(_, b)| {
             b.note
                 .as_deref()
-                .and_then(key_from_note)
-                .is_some_and(|k| k.period_id == period_id)
+                .and_then(synced_absence)
+                .is_some_and(|(id, _)| id == period_id)
         })
         .collect()
 }
@@ -174,7 +173,7 @@ async fn moved_shortened_and_halved_periods_update_their_bookings() {
     let report = h.sync().await;
     assert!(!report.full);
     assert!(report.counts.updated >= 1, "{}", report.render_counts());
-    assert_exact(&h.org);
+    h.assert_exact();
     let after = bookings_of(&h.org, id);
     assert_eq!(after.len(), 2, "full days, then a half last day");
     assert_eq!(after[0].1.started_on, monday);
@@ -203,7 +202,7 @@ async fn deleted_rejected_and_unapproved_periods_lose_their_bookings() {
     let full = h.sync_full().await;
     assert!(full.counts.deleted >= 1);
     assert!(bookings_of(&h.org, deleted).is_empty());
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -351,7 +350,7 @@ async fn an_event_whose_create_answer_was_lost_is_adopted_once_and_follows_renam
         ),
         (1, 0)
     );
-    assert_exact(&h.org);
+    h.assert_exact();
 
     h.org
         .personio
@@ -382,7 +381,7 @@ async fn drift_in_owned_bookings_is_repaired_at_the_full_reconcile_and_hand_made
         .bookings()
         .into_iter()
         .filter(|(_, b)| {
-            b.note.as_deref().and_then(key_from_note).is_some() && b.started_on > today()
+            b.note.as_deref().and_then(synced_absence).is_some() && b.started_on > today()
         })
         .map(|(id, _)| id)
         .collect();
@@ -400,7 +399,7 @@ async fn drift_in_owned_bookings_is_repaired_at_the_full_reconcile_and_hand_made
     );
     let full = h.sync_full().await;
     assert_eq!(full.counts.drift_repaired, 2, "{}", full.render_counts());
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -420,7 +419,7 @@ async fn bookings_pending_approval_are_approved_on_personios_behalf() {
         "{}",
         report.render_counts()
     );
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -442,7 +441,7 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
         .productive
         .bookings()
         .iter()
-        .filter(|(_, b)| b.note.as_deref().and_then(key_from_note).is_some())
+        .filter(|(_, b)| b.note.as_deref().and_then(synced_absence).is_some())
         .count();
     assert_eq!(
         refused.counts.created, synced,
@@ -478,7 +477,7 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
         .approval_statuses()
         .iter()
         .all(|(_, a)| a.approved_at.is_some()));
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -526,7 +525,7 @@ async fn a_lost_approval_answer_is_reported_with_the_email_and_settled_next_run(
         pending as u64
     );
     assert!(failed_writes(&h).await.is_empty());
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -558,7 +557,7 @@ async fn a_capacity_change_replans_that_persons_bookings() {
     let report = h.sync().await;
     assert!(!report.full);
     assert!(report.counts.updated >= 1, "{}", report.render_counts());
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -637,7 +636,7 @@ async fn lost_write_answers_never_leave_a_duplicate_or_a_gap() {
         .set_faults(FaultSettings::default());
     let next = h.sync().await;
     assert!(next.counts.adopted > 0, "{}", next.render_counts());
-    assert_exact(&h.org);
+    h.assert_exact();
 }
 
 #[tokio::test]
@@ -650,5 +649,5 @@ async fn a_lost_state_store_adopts_the_existing_bookings_instead_of_duplicating_
     assert_eq!(report.counts.created, 0, "{}", report.render_counts());
     assert!(report.counts.adopted > 0);
     assert_eq!(fresh.org.productive.bookings().len(), bookings);
-    assert_exact(&fresh.org);
+    fresh.assert_exact();
 }
