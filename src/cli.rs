@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app;
+use crate::app::commands;
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
@@ -70,12 +70,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     crate::telemetry::init(settings.log.format, default_filter);
     let result = match cli.command {
-        Command::Run => app::run_daemon(&settings).await,
-        Command::Sync { dry_run, full } => app::sync_once(&settings, dry_run, full).await,
-        Command::Status { json, runs } => app::status(&settings, json, runs).await,
-        Command::Check => app::check(&settings).await,
-        Command::Migrate => app::migrate(&settings).await,
-        Command::Healthcheck => app::healthcheck(&settings).await,
+        Command::Run => commands::run_daemon(&settings).await,
+        Command::Sync { dry_run, full } => commands::sync_once(&settings, dry_run, full).await,
+        Command::Status { json, runs } => commands::status(&settings, json, runs).await,
+        Command::Check => commands::check(&settings).await,
+        Command::Migrate => commands::migrate(&settings).await,
+        Command::Healthcheck => commands::healthcheck(&settings).await,
         Command::Demo => crate::demo::run(&settings).await,
     };
     match result {

@@ -1,0 +1,259 @@
+//! What `status` shows: the last runs and the records currently skipped or failed, as text
+//! tables or as JSON.
+
+use std::fmt::Write;
+
+use comfy_table::{presets::NOTHING, CellAlignment, Table};
+
+use crate::store::{Issue, RunRecord};
+
+#[derive(serde::Serialize)]
+struct StatusView<'a> {
+    runs: Vec<RunView<'a>>,
+    issues: &'a [Issue],
+}
+
+#[derive(serde::Serialize)]
+struct RunView<'a> {
+    #[serde(flatten)]
+    run: &'a RunRecord,
+    duration_secs: Option<f64>,
+}
+
+pub(super) fn render_json(runs: &[RunRecord], issues: &[Issue]) -> serde_json::Result<String> {
+    let view = StatusView {
+        runs: runs
+            .iter()
+            .map(|run| RunView {
+                run,
+                duration_secs: run.duration_secs(),
+            })
+            .collect(),
+        issues,
+    };
+    serde_json::to_string_pretty(&view)
+}
+
+pub(super) fn render_text(runs: &[RunRecord], issues: &[Issue]) -> String {
+    let mut out = String::new();
+    if runs.is_empty() {
+        out.push_str("no sync has run yet\n");
+    } else {
+        let mut table = table([
+            "STARTED (UTC)",
+            "TRIGGER",
+            "OUTCOME",
+            "SECS",
+            "COUNTS / ERROR",
+        ]);
+        if let Some(secs) = table.column_mut(3) {
+            secs.set_cell_alignment(CellAlignment::Right);
+        }
+        for run in runs {
+            let secs = run
+                .duration_secs()
+                .map(|s| format!("{s:.1}"))
+                .unwrap_or_else(|| "-".into());
+            let detail = match (&run.error, &run.counts) {
+                (Some(error), _) => error.clone(),
+                (None, Some(counts)) => summarize_counts(counts, run.full_read, run.dry_run),
+                (None, None) => String::new(),
+            };
+            table.add_row([
+                run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                run.trigger.clone(),
+                run.outcome.clone(),
+                secs,
+                detail,
+            ]);
+        }
+        let _ = writeln!(out, "{}", table.trim_fmt());
+    }
+    if issues.is_empty() {
+        out.push_str("\nno skipped or failed records\n");
+    } else {
+        let _ = writeln!(out, "\n{} records skipped or failed:", issues.len());
+        let mut table = table(["KIND", "PERSONIO ID", "EMAIL", "DATES", "REASON"]);
+        for i in issues {
+            table.add_row([
+                i.kind.as_str(),
+                i.personio_id.as_deref().unwrap_or("-"),
+                i.email.as_deref().unwrap_or("-"),
+                i.dates.as_deref().unwrap_or("-"),
+                i.reason.as_str(),
+            ]);
+        }
+        let _ = writeln!(out, "{}", table.trim_fmt());
+    }
+    out
+}
+
+/// Borderless like `ps`: each column as wide as its widest cell, two blanks between columns, and
+/// no wrapping, so a long reason stays on its record's line.
+fn table(header: [&str; 5]) -> Table {
+    let mut table = Table::new();
+    table.load_style(NOTHING).set_header(header);
+    // The lines start at the first column, not at its padding.
+    if let Some(first) = table.column_mut(0) {
+        first.set_padding((0, 1));
+    }
+    table
+}
+
+fn summarize_counts(counts: &serde_json::Value, full: bool, dry_run: bool) -> String {
+    let n = |key: &str| counts.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
+    let skipped: u64 = counts
+        .get("skipped")
+        .and_then(|v| v.as_object())
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    format!(
+        "{}{} +{} ~{} -{} ={} skipped {} failed {}",
+        if full { "full" } else { "incr" },
+        if dry_run { " dry" } else { "" },
+        n("created"),
+        n("updated"),
+        n("deleted"),
+        n("unchanged"),
+        skipped,
+        n("failed")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn status_shows_runs_and_every_skipped_or_failed_record() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        let runs = vec![
+            RunRecord {
+                id: "r2".into(),
+                trigger: "signal".into(),
+                dry_run: false,
+                full_read: false,
+                started_at: t + chrono::Duration::hours(1),
+                finished_at: None,
+                outcome: "failed".into(),
+                counts: None,
+                error: Some(
+                    "reading Personio failed: personio: HTTP 503: Service Unavailable".into(),
+                ),
+            },
+            RunRecord {
+                id: "r1".into(),
+                trigger: "startup".into(),
+                dry_run: false,
+                full_read: true,
+                started_at: t,
+                finished_at: Some(t + chrono::Duration::milliseconds(2500)),
+                outcome: "partial".into(),
+                counts: Some(
+                    serde_json::json!({"created": 12, "updated": 1, "deleted": 2, "unchanged": 40, "failed": 1, "skipped": {"a": 2, "b": 1}}),
+                ),
+                error: None,
+            },
+        ];
+        let issues = vec![Issue {
+            key: "periods:77:2026-12-01".into(),
+            source: "periods".into(),
+            kind: "skipped".into(),
+            personio_id: Some("77".into()),
+            email: Some("nobody@example.com".into()),
+            dates: Some("2026-12-01..2026-12-03".into()),
+            reason: "no Productive person with this email".into(),
+            run_id: "r1".into(),
+            since: t,
+        }];
+        let text = render_text(&runs, &issues);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("2026-11-26 09:00:00  signal   failed"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with("HTTP 503: Service Unavailable"),
+            "{text}"
+        );
+        assert!(
+            lines[2].contains("partial") && lines[2].contains("2.5"),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with("full +12 ~1 -2 =40 skipped 3 failed 1"),
+            "{text}"
+        );
+        assert!(text.contains("1 records skipped or failed:"));
+        assert!(
+            text.contains("skipped  77           nobody@example.com"),
+            "{text}"
+        );
+        assert!(text.contains("no Productive person with this email"));
+        assert!(render_text(&[], &[]).starts_with("no sync has run yet"));
+    }
+
+    /// The character column at which `text` first occurs in `line`.
+    fn column_of(line: &str, text: &str) -> usize {
+        let byte = line
+            .find(text)
+            .unwrap_or_else(|| panic!("{text:?} not in {line:?}"));
+        line[..byte].chars().count()
+    }
+
+    #[test]
+    fn long_emails_and_reasons_keep_every_column_aligned() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        let issue = |kind: &str, id: &str, email: &str, dates: &str, reason: &str| Issue {
+            key: format!("periods:{id}"),
+            source: "periods".into(),
+            kind: kind.into(),
+            personio_id: Some(id.into()),
+            email: Some(email.into()),
+            dates: Some(dates.into()),
+            reason: reason.into(),
+            run_id: "r1".into(),
+            since: t,
+        };
+        // Far wider than the 32 characters the email column used to be padded to, with a
+        // non-ASCII letter: alignment counts characters, not bytes.
+        let rows = [
+            [
+                "skipped",
+                "77",
+                "zoë.alexandra.montgomery-fitzgerald@subsidiary.example-holdings.com",
+                "2026-12-01..2026-12-03",
+                "no Productive person with this email; 2 overrides and 4,812 people checked",
+            ],
+            [
+                "failed",
+                "1234",
+                "bo@example.com",
+                "2026-12-07..2026-12-07",
+                "Productive refused the booking: HTTP 422: the event needs an allowance first",
+            ],
+        ];
+        let issues: Vec<Issue> = rows
+            .iter()
+            .map(|[kind, id, email, dates, reason]| issue(kind, id, email, dates, reason))
+            .collect();
+        let text = render_text(&[], &issues);
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines.iter().position(|l| l.starts_with("KIND")).unwrap();
+        // One line per record: nothing wrapped, nothing after the table.
+        assert_eq!(lines.len(), header + 1 + rows.len(), "{text}");
+        let titles = ["KIND", "PERSONIO ID", "EMAIL", "DATES", "REASON"];
+        let starts: Vec<usize> = titles
+            .iter()
+            .map(|title| column_of(lines[header], title))
+            .collect();
+        for (line, cells) in lines[header + 1..].iter().zip(&rows) {
+            let found: Vec<usize> = cells.iter().map(|cell| column_of(line, cell)).collect();
+            assert_eq!(found, starts, "{text}");
+            assert!(line.ends_with(cells[4]), "{text}");
+        }
+        // The columns after the long email start past its end, so it is shown whole.
+        assert!(starts[3] > starts[2] + rows[0][2].chars().count(), "{text}");
+    }
+}
