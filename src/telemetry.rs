@@ -57,3 +57,45 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct E {
+        text: &'static str,
+        #[source]
+        source: Option<Box<E>>,
+    }
+
+    fn e(text: &'static str, source: Option<E>) -> E {
+        E {
+            text,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn each_cause_reads_once() {
+        let io = e("connection reset", None);
+        assert_eq!(
+            error_chain(&e(
+                "state store failed",
+                Some(e("database error", Some(io)))
+            )),
+            "state store failed: database error: connection reset"
+        );
+        // A cause its parent already ends with (as sqlx words its own errors) is not repeated.
+        let inner = e("relation missing", None);
+        let sqlx_like = e(
+            "error returned from database: relation missing",
+            Some(inner),
+        );
+        assert_eq!(
+            error_chain(&e("state store failed", Some(sqlx_like))),
+            "state store failed: error returned from database: relation missing"
+        );
+    }
+}

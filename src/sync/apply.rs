@@ -77,13 +77,9 @@ enum Action<'a> {
     Approve(&'a JournalEntry),
 }
 
-/// What applying the plan did: the counts moved and the issues of failed writes, by booking.
-pub struct Applied {
-    pub failed: Vec<(BookingKey, Issue)>,
-}
-
 impl Syncer {
     /// Applies the plan with bounded concurrency; stops starting new writes once cancelled.
+    /// Moves the counts and returns the issues of failed writes, by booking.
     pub(super) async fn apply(
         &self,
         plan: &Plan,
@@ -92,7 +88,7 @@ impl Syncer {
         names: &HashMap<i64, String>,
         counts: &mut Counts,
         cancel: &CancellationToken,
-    ) -> Applied {
+    ) -> Vec<(BookingKey, Issue)> {
         let mut actions = duplicates
             .iter()
             .map(Action::DeleteDuplicate)
@@ -101,7 +97,7 @@ impl Syncer {
             .chain(plan.creates.iter().map(Action::Create))
             .chain(plan.approvals.iter().map(Action::Approve));
         let mut in_flight = futures::stream::FuturesUnordered::new();
-        let mut applied = Applied { failed: Vec::new() };
+        let mut failed = Vec::new();
         loop {
             while in_flight.len() < self.settings.write_concurrency.max(1) && !cancel.is_cancelled()
             {
@@ -125,7 +121,7 @@ impl Syncer {
                             format!("outcome unknown, resolved next run: {}", issue.reason);
                     }
                     counts.failed += 1;
-                    applied.failed.push((key, issue));
+                    failed.push((key, issue));
                     e.wrote
                 }
             };
@@ -138,7 +134,7 @@ impl Syncer {
                 } += 1;
             }
         }
-        applied
+        failed
     }
 
     async fn apply_one(&self, action: Action<'_>) -> Result<Vec<Wrote>, WriteError> {
@@ -191,7 +187,7 @@ impl Syncer {
     async fn create(&self, want: &DesiredBooking) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::wanted(want, error);
         let draft = draft(want).map_err(ctx)?;
-        let mut entry = journaled(want, JournalState::Creating, None);
+        let mut entry = journaled(want.key, &draft, JournalState::Creating, None);
         self.put(&entry, want).await?;
         match self.productive.create_booking(&draft).await {
             Ok(booking) => {
@@ -225,7 +221,7 @@ impl Syncer {
         let draft = draft(want).map_err(|e| WriteError::wanted(want, e))?;
         let next = JournalEntry {
             approved: entry.approved,
-            ..journaled(want, JournalState::Updating, Some(booking_id))
+            ..journaled(want.key, &draft, JournalState::Updating, Some(booking_id))
         };
         self.put(&next, want).await?;
         match self.productive.update_booking(booking_id, &draft).await {
@@ -341,16 +337,21 @@ impl Syncer {
     }
 }
 
-/// The journal entry recording a write of `want`.
-fn journaled(want: &DesiredBooking, state: JournalState, booking_id: Option<i64>) -> JournalEntry {
+/// The journal entry recording a write of `draft`.
+fn journaled(
+    key: BookingKey,
+    draft: &BookingDraft,
+    state: JournalState,
+    booking_id: Option<i64>,
+) -> JournalEntry {
     JournalEntry {
-        key: want.key,
-        person_id: want.person_id,
-        event_id: want.event.id().unwrap_or_default(),
-        start: want.start,
-        end: want.end,
-        minutes: want.minutes,
-        note: want.note.clone(),
+        key,
+        person_id: draft.person_id,
+        event_id: draft.event_id,
+        start: draft.started_on,
+        end: draft.ended_on,
+        minutes: draft.minutes_per_day,
+        note: draft.note.clone(),
         booking_id,
         state,
         approved: true,

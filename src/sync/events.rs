@@ -47,6 +47,13 @@ impl EventMap {
     }
 }
 
+/// Productive refused a rename or create: what was tried, and the event the type stays on.
+struct TypeFailure {
+    what: String,
+    error: ApiError,
+    kept: Option<i64>,
+}
+
 /// What mapping one type did (counted and logged by the caller).
 struct Mapped {
     mapping: TypeMapping,
@@ -88,10 +95,10 @@ impl Syncer {
                     out.insert(t.id, EventRef::ToCreate { type_id: t.id });
                     continue;
                 }
-                Err((what, e, kept)) => {
-                    let reason = format!("{what}: {}", error_chain(&e));
+                Err(f) => {
+                    let reason = format!("{}: {}", f.what, error_chain(&f.error));
                     failures.push(issues.failed("types", Some(t.id.to_string()), reason));
-                    if let Some(id) = kept {
+                    if let Some(id) = f.kept {
                         out.insert(t.id, EventRef::Id(id));
                     }
                     continue;
@@ -108,15 +115,14 @@ impl Syncer {
     }
 
     /// One type's mapping. `Ok(None)`: a dry run that would create the event. `Err`: Productive
-    /// refused, with what was tried and the event the type stays on, if any.
-    #[allow(clippy::type_complexity)]
+    /// refused.
     async fn map_type(
         &self,
         t: &AbsenceType,
         recorded: Option<TypeMapping>,
         active: &HashMap<i64, &Event>,
         dry: bool,
-    ) -> Result<Result<Option<Mapped>, (String, ApiError, Option<i64>)>, SyncError> {
+    ) -> Result<Result<Option<Mapped>, TypeFailure>, SyncError> {
         let mapped = |mapping, renamed, created| {
             Ok(Some(Mapped {
                 mapping,
@@ -135,8 +141,11 @@ impl Syncer {
                 tracing::info!(personio_type_id = t.id, event_id = m.event_id, from = %m.personio_name, to = %t.name, "renaming event");
                 if !dry {
                     if let Err(e) = self.productive.rename_event(m.event_id, &t.name).await {
-                        let what = format!("renaming event {} failed", m.event_id);
-                        return Ok(Err((what, e, Some(m.event_id))));
+                        return Ok(Err(TypeFailure {
+                            what: format!("renaming event {} failed", m.event_id),
+                            error: e,
+                            kept: Some(m.event_id),
+                        }));
                     }
                 }
                 mapped(renamed_to(&m), true, false)
@@ -149,7 +158,11 @@ impl Syncer {
                         tracing::info!(personio_type_id = t.id, event_id = e.id, name = %t.name, "created event");
                         mapped(mapping(t, e.id, true), false, true)
                     }
-                    Err(e) => Err((format!("creating event {:?} failed", t.name), e, None)),
+                    Err(e) => Err(TypeFailure {
+                        what: format!("creating event {:?} failed", t.name),
+                        error: e,
+                        kept: None,
+                    }),
                 },
             },
         })

@@ -186,7 +186,7 @@ impl Syncer {
         dry: bool,
         counts: &mut Counts,
     ) -> Result<Reconciled, SyncError> {
-        let resolved = match read_from {
+        let mut resolved = match read_from {
             Some(read_from) => {
                 let actual = self.owned_bookings(events, read_from).await?;
                 reconcile(journal, &actual, read_from)
@@ -195,18 +195,16 @@ impl Syncer {
         };
         counts.adopted += resolved.adopted;
         counts.drift_repaired += resolved.drift_repaired;
+        let writes = std::mem::take(&mut resolved.writes);
         if !dry {
-            for write in &resolved.writes {
+            for write in writes {
                 match write {
-                    JournalWrite::Put(entry) => self.store.put_journal(entry).await?,
-                    JournalWrite::Remove(key) => self.store.remove_journal(*key).await?,
+                    JournalWrite::Put(entry) => self.store.put_journal(&entry).await?,
+                    JournalWrite::Remove(key) => self.store.remove_journal(key).await?,
                 }
             }
         }
-        Ok(Reconciled {
-            writes: Vec::new(),
-            ..resolved
-        })
+        Ok(resolved)
     }
 
     async fn owned_bookings(

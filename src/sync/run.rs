@@ -9,7 +9,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
+use crate::domain::AbsencePeriod;
 use crate::personio::AbsenceSource;
 use crate::productive::ProductiveClient;
 use crate::store::{Issue, JournalEntry, Store};
@@ -18,6 +20,7 @@ use crate::telemetry::error_chain;
 use super::apply::recorded_failure;
 use super::desired::{desired, Desired};
 use super::error::SyncError;
+use super::events::EventMap;
 use super::issues::{IssueSets, Issues};
 use super::plan::plan;
 use super::report::{Counts, RunReport};
@@ -234,10 +237,7 @@ impl Syncer {
             .read_periods(&query, run.full, run.dry, &run.issues)
             .await?;
         issues.insert("periods", periods.issues);
-        let known: HashSet<i64> = periods.items.iter().map(|p| p.id).collect();
-        let mut want = desired(&periods.items, &people.index, &events, &run.window);
-        drop(periods.items);
-        drop(people.index);
+        let (mut want, known) = desire(periods.items, people.index, &events, &run.window);
         let hourly = match run.full {
             true => Some(self.read_hourly(&query, &run.issues).await?),
             false => None,
@@ -274,7 +274,7 @@ impl Syncer {
                     cancel,
                 )
                 .await;
-            failed.extend(applied.failed);
+            failed.extend(applied);
             interrupted = cancel.is_cancelled();
             issues.insert("writes", failed.values().cloned().collect());
             if let Some(h) = &hourly {
@@ -333,6 +333,19 @@ impl Syncer {
         let all = issues.into_values().flatten().chain(skips);
         Ok(self.store.replace_issues(run_id, &sources, all).await?)
     }
+}
+
+/// The desired state and the ids of the known periods. Takes the periods and the people index so
+/// that they are freed before the journal comes in (memory peaks are what a large organisation
+/// pays for).
+fn desire(
+    periods: Vec<AbsencePeriod>,
+    people: PeopleIndex,
+    events: &EventMap,
+    window: &Window,
+) -> (Desired, HashSet<i64>) {
+    let known = periods.iter().map(|p| p.id).collect();
+    (desired(&periods, &people, events, window), known)
 }
 
 /// Periods booked earlier and no longer in the cache that ended before the window: left alone
