@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
 
+use crate::domain::Counts;
 use crate::store::{Issue, RunRecord};
 
 #[derive(serde::Serialize)]
@@ -100,23 +101,17 @@ fn table(header: [&str; 5]) -> Table {
     table
 }
 
-fn summarize_counts(counts: &serde_json::Value, full: bool, dry_run: bool) -> String {
-    let n = |key: &str| counts.get(key).and_then(|v| v.as_u64()).unwrap_or(0);
-    let skipped: u64 = counts
-        .get("skipped")
-        .and_then(|v| v.as_object())
-        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
-        .unwrap_or(0);
+fn summarize_counts(counts: &Counts, full: bool, dry_run: bool) -> String {
     format!(
         "{}{} +{} ~{} -{} ={} skipped {} failed {}",
         if full { "full" } else { "incr" },
         if dry_run { " dry" } else { "" },
-        n("created"),
-        n("updated"),
-        n("deleted"),
-        n("unchanged"),
-        skipped,
-        n("failed")
+        counts.created,
+        counts.updated,
+        counts.deleted,
+        counts.unchanged,
+        counts.skipped_total(),
+        counts.failed
     )
 }
 
@@ -150,9 +145,15 @@ mod tests {
                 started_at: t,
                 finished_at: Some(t + chrono::Duration::milliseconds(2500)),
                 outcome: "partial".into(),
-                counts: Some(
-                    serde_json::json!({"created": 12, "updated": 1, "deleted": 2, "unchanged": 40, "failed": 1, "skipped": {"a": 2, "b": 1}}),
-                ),
+                counts: Some(Counts {
+                    created: 12,
+                    updated: 1,
+                    deleted: 2,
+                    unchanged: 40,
+                    failed: 1,
+                    skipped: [("a".to_string(), 2), ("b".to_string(), 1)].into(),
+                    ..Counts::default()
+                }),
                 error: None,
             },
         ];

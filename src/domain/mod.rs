@@ -1,10 +1,14 @@
-//! Pure rules, no I/O: the window, matching people, capacity, half days and splitting periods
-//! into bookings.
+//! Pure rules and the values they work on, no I/O: the window, matching people, capacity, half
+//! days, splitting periods into bookings, the journal and a run's counts.
 
 pub mod bookings;
 pub mod capacity;
+pub mod counts;
+pub mod journal;
 pub mod matching;
 pub mod model;
 pub mod window;
 
+pub use counts::Counts;
+pub use journal::{JournalEntry, JournalState};
 pub use model::*;

@@ -133,14 +133,34 @@ pub struct Booking {
     pub canceled: bool,
 }
 
+/// What an absence booking says: whose, which event, which days and how many minutes each day.
+/// `E` is how the event is known: its Productive id, or (before a new event exists) a reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BookingShape<E = i64> {
+    pub person_id: i64,
+    pub event: E,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub minutes: i64,
+}
+
+impl<E> BookingShape<E> {
+    /// The same booking with its event known another way.
+    pub fn with_event<F>(self, event: F) -> BookingShape<F> {
+        BookingShape {
+            person_id: self.person_id,
+            event,
+            start: self.start,
+            end: self.end,
+            minutes: self.minutes,
+        }
+    }
+}
+
 /// An absence booking as the sync writes it: one number of minutes for every day in the range.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BookingDraft {
-    pub person_id: i64,
-    pub event_id: i64,
-    pub started_on: NaiveDate,
-    pub ended_on: NaiveDate,
-    pub minutes_per_day: i64,
+    pub shape: BookingShape,
     pub note: String,
 }
 

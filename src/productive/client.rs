@@ -206,11 +206,11 @@ impl ProductiveClient {
         let mut url = self.core.url("bookings");
         url.query_pairs_mut().append_pair("include", "person,event");
         let reply = self.write(Method::POST, url, Some(&body)).await?;
-        let booking = self.single(&reply, |r| wire::booking(r, Some(draft.person_id)))?;
+        let booking = self.single(&reply, |r| wire::booking(r, Some(draft.shape.person_id)))?;
         tracing::info!(
             booking_id = booking.id,
             person_id = booking.person_id,
-            event_id = draft.event_id,
+            event_id = draft.shape.event,
             started_on = %booking.started_on,
             ended_on = %booking.ended_on,
             approved = booking.approved,
@@ -224,7 +224,7 @@ impl ProductiveClient {
         let mut url = self.core.url(&format!("bookings/{id}"));
         url.query_pairs_mut().append_pair("include", "person,event");
         let reply = self.write(Method::PATCH, url, Some(&body)).await?;
-        let booking = self.single(&reply, |r| wire::booking(r, Some(draft.person_id)))?;
+        let booking = self.single(&reply, |r| wire::booking(r, Some(draft.shape.person_id)))?;
         tracing::info!(booking_id = id, "updated Productive booking");
         Ok(booking)
     }
@@ -387,14 +387,15 @@ fn protocol(message: impl Into<String>) -> ApiError {
 }
 
 fn booking_body(draft: &BookingDraft) -> Envelope<wire::BookingWrite<'_>> {
-    let time = draft.minutes_per_day;
+    let shape = &draft.shape;
+    let time = shape.minutes;
     Envelope::new(
         "bookings",
         wire::BookingWrite {
-            person_id: draft.person_id,
-            event_id: draft.event_id,
-            started_on: draft.started_on,
-            ended_on: draft.ended_on,
+            person_id: shape.person_id,
+            event_id: shape.event,
+            started_on: shape.start,
+            ended_on: shape.end,
             booking_method_id: wire::BOOKING_METHOD_PER_DAY,
             time,
             // `hours` is an integer; sending a rounded one next to an exact `time` could

@@ -1,66 +1,9 @@
-//! The journal of bookings the sync owns: intent recorded before each write, outcome after it.
+//! The journal repository: one row per owned booking, mapped to the domain's `JournalEntry`.
 
-use std::str::FromStr;
-
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 
 use super::{parse_date, ts, BookingKey, Store, StoreError};
-
-/// Where a journaled write stands. Anything but `Synced` means a write was started and its
-/// outcome is not known to have been recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JournalState {
-    Creating,
-    Synced,
-    Updating,
-    Deleting,
-    /// Productive refused the create (a 4xx): nothing exists, the reason is kept.
-    Refused,
-}
-
-impl JournalState {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Creating => "creating",
-            Self::Synced => "synced",
-            Self::Updating => "updating",
-            Self::Deleting => "deleting",
-            Self::Refused => "refused",
-        }
-    }
-}
-
-impl FromStr for JournalState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "creating" => Self::Creating,
-            "synced" => Self::Synced,
-            "updating" => Self::Updating,
-            "deleting" => Self::Deleting,
-            "refused" => Self::Refused,
-            other => return Err(StoreError::Corrupt(format!("journal state {other:?}"))),
-        })
-    }
-}
-
-/// A booking the sync owns (or is about to), as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JournalEntry {
-    pub key: BookingKey,
-    pub person_id: i64,
-    pub event_id: i64,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub minutes: i64,
-    pub note: String,
-    pub booking_id: Option<i64>,
-    pub state: JournalState,
-    /// False while Productive holds the booking pending approval.
-    pub approved: bool,
-    /// Why Productive refused it (state `Refused`).
-    pub error: Option<String>,
-}
+use crate::domain::{BookingShape, JournalEntry};
 
 #[derive(sqlx::FromRow)]
 struct JournalRow {
@@ -86,14 +29,19 @@ impl TryFrom<JournalRow> for JournalEntry {
                 period_id: r.period_id,
                 part: r.part,
             },
-            person_id: r.person_id,
-            event_id: r.event_id,
-            start: parse_date(&r.start_date)?,
-            end: parse_date(&r.end_date)?,
-            minutes: r.minutes,
+            shape: BookingShape {
+                person_id: r.person_id,
+                event: r.event_id,
+                start: parse_date(&r.start_date)?,
+                end: parse_date(&r.end_date)?,
+                minutes: r.minutes,
+            },
             note: r.note,
             booking_id: r.booking_id,
-            state: r.state.parse()?,
+            state: r
+                .state
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
             approved: r.approved != 0,
             error: r.error,
         })
@@ -122,11 +70,11 @@ impl Store {
         )
         .bind(e.key.period_id)
         .bind(e.key.part)
-        .bind(e.person_id)
-        .bind(e.event_id)
-        .bind(e.start.to_string())
-        .bind(e.end.to_string())
-        .bind(e.minutes)
+        .bind(e.shape.person_id)
+        .bind(e.shape.event)
+        .bind(e.shape.start.to_string())
+        .bind(e.shape.end.to_string())
+        .bind(e.shape.minutes)
         .bind(&e.note)
         .bind(e.booking_id)
         .bind(e.state.as_str())

@@ -19,7 +19,6 @@ use sqlx::{Any, AnyPool, Executor, FromRow};
 
 pub use crate::domain::BookingKey;
 pub use issues::Issue;
-pub use journal::{JournalEntry, JournalState};
 pub use lock::RunLock;
 pub use mappings::TypeMapping;
 pub use runs::RunRecord;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{parse_ts, ts, Store, StoreError};
+use crate::domain::Counts;
 
 /// One sync run as recorded.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -15,7 +16,8 @@ pub struct RunRecord {
     pub finished_at: Option<DateTime<Utc>>,
     /// `running`, `succeeded`, `partial` (some records failed), `failed`.
     pub outcome: String,
-    pub counts: Option<serde_json::Value>,
+    /// `None` for a run that failed or is still running.
+    pub counts: Option<Counts>,
     pub error: Option<String>,
 }
 
@@ -86,16 +88,20 @@ impl Store {
         id: &str,
         full_read: bool,
         outcome: &str,
-        counts: &serde_json::Value,
+        counts: Option<&Counts>,
         error: Option<&str>,
         finished_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let counts = counts
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("run counts: {e}")))?;
         sqlx::query(
             "UPDATE sync_runs SET full_read = $1, outcome = $2, counts = $3, error = $4, finished_at = $5 WHERE id = $6",
         )
         .bind(full_read as i64)
         .bind(outcome)
-        .bind(counts.to_string())
+        .bind(counts)
         .bind(error)
         .bind(ts(finished_at))
         .bind(id)

@@ -8,15 +8,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::domain::bookings::key_from_note;
 use crate::domain::{Booking, BookingDraft, BookingKey};
-use crate::store::{Issue, JournalEntry, JournalState};
+use crate::domain::{JournalEntry, JournalState};
+use crate::store::Issue;
 use crate::telemetry::error_chain;
 
 use super::desired::DesiredBooking;
 use super::error::{is_ambiguous, SyncError};
 use super::issues::{FailedWrite, Issues};
 use super::plan::Plan;
-use super::report::Counts;
 use super::run::Syncer;
+use crate::domain::Counts;
 
 /// One write Productive carried out.
 #[derive(Debug, Clone, Copy)]
@@ -37,9 +38,9 @@ impl WriteError {
     fn wanted(want: &DesiredBooking, error: SyncError) -> Self {
         Self::from(FailedWrite::new(
             want.key,
-            want.person_id,
+            want.shape.person_id,
             Some(want.email.clone()),
-            (want.start, want.end),
+            (want.shape.start, want.shape.end),
             error,
         ))
     }
@@ -62,9 +63,9 @@ impl From<FailedWrite> for WriteError {
 pub(super) fn recorded_failure(entry: &JournalEntry, error: SyncError) -> FailedWrite {
     FailedWrite::new(
         entry.key,
-        entry.person_id,
+        entry.shape.person_id,
         None,
-        (entry.start, entry.end),
+        (entry.shape.start, entry.shape.end),
         error,
     )
 }
@@ -170,7 +171,7 @@ impl Syncer {
             Wrote::Created => "create",
             _ => "update",
         };
-        tracing::info!(action, personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.start, end = %want.end, minutes = want.minutes, booking_id = entry.booking_id, "booking written");
+        tracing::info!(action, personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.shape.start, end = %want.shape.end, minutes = want.shape.minutes, booking_id = entry.booking_id, "booking written");
         if approved {
             return Ok(vec![wrote]);
         }
@@ -263,7 +264,7 @@ impl Syncer {
                 .delete_booking(booking_id)
                 .await
                 .map_err(|e| ctx(SyncError::Productive(e)))?;
-            tracing::info!(action = "delete", personio_id = entry.key.period_id, part = entry.key.part, start = %entry.start, end = %entry.end, booking_id, "booking deleted");
+            tracing::info!(action = "delete", personio_id = entry.key.period_id, part = entry.key.part, start = %entry.shape.start, end = %entry.shape.end, booking_id, "booking deleted");
         }
         self.store
             .remove_journal(entry.key)
@@ -346,11 +347,7 @@ fn journaled(
 ) -> JournalEntry {
     JournalEntry {
         key,
-        person_id: draft.person_id,
-        event_id: draft.event_id,
-        start: draft.started_on,
-        end: draft.ended_on,
-        minutes: draft.minutes_per_day,
+        shape: draft.shape,
         note: draft.note.clone(),
         booking_id,
         state,
@@ -363,11 +360,9 @@ fn journaled(
 /// created, and a dry run writes nothing.
 fn draft(want: &DesiredBooking) -> Result<BookingDraft, SyncError> {
     Ok(BookingDraft {
-        person_id: want.person_id,
-        event_id: want.event.id().ok_or(SyncError::NoEvent)?,
-        started_on: want.start,
-        ended_on: want.end,
-        minutes_per_day: want.minutes,
+        shape: want
+            .shape
+            .with_event(want.shape.event.id().ok_or(SyncError::NoEvent)?),
         note: want.note.clone(),
     })
 }

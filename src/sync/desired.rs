@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use crate::domain::bookings::{day_minutes, note_for, split};
 use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
-use crate::domain::{AbsencePeriod, BookingKey, PeriodStatus};
+use crate::domain::{AbsencePeriod, BookingKey, BookingShape, PeriodStatus};
 
 use super::events::{EventMap, EventRef};
 
@@ -16,11 +16,7 @@ use super::events::{EventMap, EventRef};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredBooking {
     pub key: BookingKey,
-    pub person_id: i64,
-    pub event: EventRef,
-    pub start: NaiveDate,
-    pub end: NaiveDate,
-    pub minutes: i64,
+    pub shape: BookingShape<EventRef>,
     pub note: String,
     /// For reports and logs.
     pub email: String,
@@ -121,11 +117,13 @@ pub fn desired(
                 key,
                 DesiredBooking {
                     key,
-                    person_id: person.id,
-                    event,
-                    start: segment.start,
-                    end: segment.end,
-                    minutes: segment.minutes,
+                    shape: BookingShape {
+                        person_id: person.id,
+                        event,
+                        start: segment.start,
+                        end: segment.end,
+                        minutes: segment.minutes,
+                    },
                     note: note_for(key, parts),
                     email: period.email.clone(),
                 },
@@ -204,10 +202,13 @@ mod tests {
             part: 0,
         }];
         assert_eq!(
-            (b.person_id, b.event, b.minutes),
+            (b.shape.person_id, b.shape.event, b.shape.minutes),
             (1, EventRef::Id(500), 480)
         );
-        assert_eq!((b.start, b.end), (d("2026-11-30"), d("2026-12-02")));
+        assert_eq!(
+            (b.shape.start, b.shape.end),
+            (d("2026-11-30"), d("2026-12-02"))
+        );
         assert_eq!(b.note, "Synced from Personio · absence 1");
         let reasons: Vec<(&str, &str)> = out
             .skipped

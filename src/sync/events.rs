@@ -10,8 +10,8 @@ use crate::telemetry::error_chain;
 
 use super::error::SyncError;
 use super::issues::Issues;
-use super::report::Counts;
 use super::run::Syncer;
+use crate::domain::Counts;
 
 /// The event id a type mapping holds while the event's create is in flight (the store's column
 /// is not nullable; nothing else reads this value).

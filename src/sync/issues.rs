@@ -11,7 +11,7 @@ use crate::telemetry::error_chain;
 
 use super::desired::Skip;
 use super::error::SyncError;
-use super::report::Counts;
+use crate::domain::Counts;
 
 /// The issues a run collected so far, by source (`types`, `people`, `periods`, `hourly`,
 /// `writes`). A source present here is replaced in the store, even when it has none left.

@@ -14,7 +14,8 @@ pub mod reconcile;
 pub mod report;
 mod run;
 
+pub use crate::domain::Counts;
 pub use error::SyncError;
 pub use events::EventRef;
-pub use report::{Counts, RunReport};
+pub use report::RunReport;
 pub use run::{Clock, EngineSettings, RunOptions, Syncer, Trigger};

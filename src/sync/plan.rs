@@ -1,6 +1,6 @@
 //! The plan: a pure diff of the desired bookings against the journal of bookings the sync owns.
 
-use crate::store::{JournalEntry, JournalState};
+use crate::domain::{JournalEntry, JournalState};
 
 use super::desired::{Desired, DesiredBooking};
 use super::events::EventRef;
@@ -30,12 +30,7 @@ impl Plan {
 
 /// Whether the recorded booking already is what is wanted.
 pub fn matches(entry: &JournalEntry, want: &DesiredBooking) -> bool {
-    entry.person_id == want.person_id
-        && want.event == EventRef::Id(entry.event_id)
-        && entry.start == want.start
-        && entry.end == want.end
-        && entry.minutes == want.minutes
-        && entry.note == want.note
+    entry.shape.with_event(EventRef::Id(entry.shape.event)) == want.shape && entry.note == want.note
 }
 
 /// Diffs `desired` against `journal`. The journal must be resolved first: entries still in
@@ -84,7 +79,7 @@ pub fn plan(desired: &Desired, journal: &[JournalEntry], retry_refused: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::BookingKey;
+    use crate::domain::{BookingKey, BookingShape};
     use chrono::NaiveDate;
     use proptest::prelude::*;
 
@@ -92,11 +87,13 @@ mod tests {
         let key = BookingKey { period_id, part };
         DesiredBooking {
             key,
-            person_id: 1,
-            event: EventRef::Id(2),
-            start: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
-            end: NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
-            minutes,
+            shape: BookingShape {
+                person_id: 1,
+                event: EventRef::Id(2),
+                start: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+                end: NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+                minutes,
+            },
             note: format!("n{period_id}/{part}"),
             email: "a@b.c".into(),
         }
@@ -105,11 +102,7 @@ mod tests {
     fn synced(w: &DesiredBooking, booking_id: i64) -> JournalEntry {
         JournalEntry {
             key: w.key,
-            person_id: w.person_id,
-            event_id: w.event.id().unwrap(),
-            start: w.start,
-            end: w.end,
-            minutes: w.minutes,
+            shape: w.shape.with_event(w.shape.event.id().unwrap()),
             note: w.note.clone(),
             booking_id: Some(booking_id),
             state: JournalState::Synced,

@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 
 use crate::domain::bookings::key_from_note;
-use crate::domain::{Booking, BookingKey};
+use crate::domain::{Booking, BookingKey, BookingShape};
+use crate::domain::{JournalEntry, JournalState};
 use crate::productive::BookingFilter;
-use crate::store::{JournalEntry, JournalState};
 
 use super::error::SyncError;
 use super::events::EventMap;
-use super::report::Counts;
 use super::run::Syncer;
+use crate::domain::Counts;
 
 /// A change to the stored journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub fn reconcile(
         let recorded = entry.clone();
         let current = entry.booking_id.and_then(|id| by_id.get(&id).copied());
         // Bookings ending before `read_from` were not read: nothing is known about them.
-        let was_read = entry.end >= read_from;
+        let was_read = entry.shape.end >= read_from;
         match (entry.state, current) {
             (JournalState::Deleting, None) if was_read => {
                 out.writes.push(JournalWrite::Remove(entry.key));
@@ -132,11 +132,13 @@ pub fn reconcile(
         }
         let mut entry = JournalEntry {
             key,
-            person_id: b.person_id,
-            event_id: b.event_id.unwrap_or_default(),
-            start: b.started_on,
-            end: b.ended_on,
-            minutes: 0,
+            shape: BookingShape {
+                person_id: b.person_id,
+                event: b.event_id.unwrap_or_default(),
+                start: b.started_on,
+                end: b.ended_on,
+                minutes: 0,
+            },
             note: String::new(),
             booking_id: None,
             state: JournalState::Synced,
@@ -154,20 +156,20 @@ pub fn reconcile(
 
 /// Whether a marked booking is the one an interrupted create of `entry` would have made.
 fn is_intent(entry: &JournalEntry, b: &Booking) -> bool {
-    b.person_id == entry.person_id
-        && b.event_id == Some(entry.event_id)
-        && b.started_on == entry.start
-        && b.ended_on == entry.end
+    b.person_id == entry.shape.person_id
+        && b.event_id == Some(entry.shape.event)
+        && b.started_on == entry.shape.start
+        && b.ended_on == entry.shape.end
 }
 
 /// Takes Productive's current values into a journal entry.
 pub(super) fn adopt(entry: &mut JournalEntry, b: &Booking) {
     entry.booking_id = Some(b.id);
-    entry.person_id = b.person_id;
-    entry.event_id = b.event_id.unwrap_or(entry.event_id);
-    entry.start = b.started_on;
-    entry.end = b.ended_on;
-    entry.minutes = b.minutes_per_day.unwrap_or_default();
+    entry.shape.person_id = b.person_id;
+    entry.shape.event = b.event_id.unwrap_or(entry.shape.event);
+    entry.shape.start = b.started_on;
+    entry.shape.end = b.ended_on;
+    entry.shape.minutes = b.minutes_per_day.unwrap_or_default();
     entry.note = b.note.clone().unwrap_or_default();
     entry.approved = b.approved;
     entry.state = JournalState::Synced;
@@ -256,9 +258,9 @@ impl Syncer {
         entry: &JournalEntry,
     ) -> Result<Option<Booking>, SyncError> {
         let filter = BookingFilter {
-            person_ids: vec![entry.person_id],
-            after: Some(entry.start),
-            before: Some(entry.end),
+            person_ids: vec![entry.shape.person_id],
+            after: Some(entry.shape.start),
+            before: Some(entry.shape.end),
             ..Default::default()
         };
         let found = self
@@ -294,11 +296,13 @@ mod tests {
     fn entry(period_id: i64, state: JournalState, booking_id: Option<i64>) -> JournalEntry {
         JournalEntry {
             key: key(period_id),
-            person_id: 1,
-            event_id: 7,
-            start: d(10),
-            end: d(11),
-            minutes: 480,
+            shape: BookingShape {
+                person_id: 1,
+                event: 7,
+                start: d(10),
+                end: d(11),
+                minutes: 480,
+            },
             note: marker(period_id),
             booking_id,
             state,
@@ -343,7 +347,7 @@ mod tests {
         };
         let out = reconcile(journal, &[edited], d(1));
         assert_eq!(out.drift_repaired, 2);
-        assert_eq!(out.journal[0].minutes, 240, "the plan puts 480 back");
+        assert_eq!(out.journal[0].shape.minutes, 240, "the plan puts 480 back");
         assert_eq!(out.journal[1].state, JournalState::Creating);
         assert_eq!(out.journal[1].booking_id, None);
         assert_eq!(
@@ -375,10 +379,8 @@ mod tests {
     #[test]
     fn finished_deletes_leave_and_unread_entries_stay() {
         let deleting = entry(1, JournalState::Deleting, Some(100));
-        let old = JournalEntry {
-            end: d(2),
-            ..entry(2, JournalState::Synced, Some(200))
-        };
+        let mut old = entry(2, JournalState::Synced, Some(200));
+        old.shape.end = d(2);
         let out = reconcile(vec![deleting, old.clone()], &[], d(5));
         assert_eq!(
             out.journal,
@@ -460,7 +462,7 @@ mod tests {
                 prop_assert_eq!(b.note.clone(), Some(marker(before.key.period_id)));
                 prop_assert_eq!(
                     (b.person_id, b.event_id, b.started_on, b.ended_on),
-                    (before.person_id, Some(before.event_id), before.start, before.end)
+                    (before.shape.person_id, Some(before.shape.event), before.shape.start, before.shape.end)
                 );
             }
         }

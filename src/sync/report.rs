@@ -4,41 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
 use super::desired::Skip;
 use super::plan::Plan;
-use crate::domain::BookingKey;
+use crate::domain::{BookingKey, Counts};
 use crate::store::Issue;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub created: usize,
-    pub updated: usize,
-    pub deleted: usize,
-    pub unchanged: usize,
-    /// Pending bookings approved on Personio's behalf.
-    pub approved: usize,
-    /// Bookings found by their marker and taken into the journal (interrupted creates).
-    pub adopted: usize,
-    /// Owned bookings edited or deleted in Productive and put back.
-    pub drift_repaired: usize,
-    pub events_created: usize,
-    pub events_renamed: usize,
-    /// Skipped records by reason.
-    pub skipped: BTreeMap<String, usize>,
-    pub failed: usize,
-    /// Dry runs only: what a real run would write.
-    pub planned_creates: usize,
-    pub planned_updates: usize,
-    pub planned_deletes: usize,
-}
-
-impl Counts {
-    pub fn skipped_total(&self) -> usize {
-        self.skipped.values().sum()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct RunReport {
@@ -90,46 +60,46 @@ impl RunReport {
                 .unwrap_or_else(|| format!("person {id}"))
         };
         for c in self.plan.creates.iter().filter(|c| done(&c.key)) {
-            lines.entry(name(c.person_id)).or_default().push((
-                c.start,
+            lines.entry(name(c.shape.person_id)).or_default().push((
+                c.shape.start,
                 format!(
                     "+ create {:<23} {:>6}/day  absence {}",
-                    dates(c.start, c.end),
-                    hours(c.minutes),
+                    dates(c.shape.start, c.shape.end),
+                    hours(c.shape.minutes),
                     c.key.period_id
                 ),
             ));
         }
         for (was, c) in self.plan.updates.iter().filter(|(_, c)| done(&c.key)) {
-            lines.entry(name(c.person_id)).or_default().push((
-                c.start,
+            lines.entry(name(c.shape.person_id)).or_default().push((
+                c.shape.start,
                 format!(
                     "~ update {:<23} {:>6}/day  absence {} (was {} {}/day)",
-                    dates(c.start, c.end),
-                    hours(c.minutes),
+                    dates(c.shape.start, c.shape.end),
+                    hours(c.shape.minutes),
                     c.key.period_id,
-                    dates(was.start, was.end),
-                    hours(was.minutes)
+                    dates(was.shape.start, was.shape.end),
+                    hours(was.shape.minutes)
                 ),
             ));
         }
         for d in self.plan.deletes.iter().filter(|d| done(&d.key)) {
-            lines.entry(name(d.person_id)).or_default().push((
-                d.start,
+            lines.entry(name(d.shape.person_id)).or_default().push((
+                d.shape.start,
                 format!(
                     "- delete {:<23} {:>6}/day  absence {}",
-                    dates(d.start, d.end),
-                    hours(d.minutes),
+                    dates(d.shape.start, d.shape.end),
+                    hours(d.shape.minutes),
                     d.key.period_id
                 ),
             ));
         }
         for a in self.plan.approvals.iter().filter(|a| done(&a.key)) {
-            lines.entry(name(a.person_id)).or_default().push((
-                a.start,
+            lines.entry(name(a.shape.person_id)).or_default().push((
+                a.shape.start,
                 format!(
                     "✓ approve {:<22} absence {}",
-                    dates(a.start, a.end),
+                    dates(a.shape.start, a.shape.end),
                     a.key.period_id
                 ),
             ));

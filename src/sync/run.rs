@@ -12,9 +12,10 @@ use tracing::Instrument;
 use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
 use crate::domain::AbsencePeriod;
+use crate::domain::JournalEntry;
 use crate::personio::AbsenceSource;
 use crate::productive::ProductiveClient;
-use crate::store::{Issue, JournalEntry, Store};
+use crate::store::{Issue, Store};
 use crate::telemetry::error_chain;
 
 use super::apply::recorded_failure;
@@ -23,7 +24,8 @@ use super::error::SyncError;
 use super::events::EventMap;
 use super::issues::{IssueSets, Issues};
 use super::plan::plan;
-use super::report::{Counts, RunReport};
+use super::report::RunReport;
+use crate::domain::Counts;
 
 /// Why a run started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,17 +172,15 @@ impl Syncer {
                     elapsed_ms = clock.elapsed().as_millis() as u64,
                     "sync run finished"
                 );
-                let counts = serde_json::to_value(c).unwrap_or_default();
                 self.store
-                    .finish_run(run_id, report.full, outcome, &counts, None, finished)
+                    .finish_run(run_id, report.full, outcome, Some(c), None, finished)
                     .await?;
             }
             Err(err) => {
                 let chain = error_chain(err);
                 tracing::error!(error = %chain, transient = err.is_transient(), "sync run failed");
-                let counts = serde_json::json!({});
                 self.store
-                    .finish_run(run_id, false, "failed", &counts, Some(&chain), finished)
+                    .finish_run(run_id, false, "failed", None, Some(&chain), finished)
                     .await?;
             }
         }
@@ -357,7 +357,7 @@ fn aged_out<'a>(
 ) -> impl Iterator<Item = i64> + 'a {
     journal
         .iter()
-        .filter(|e| !known.contains(&e.key.period_id) && !window.covers(e.end))
+        .filter(|e| !known.contains(&e.key.period_id) && !window.covers(e.shape.end))
         .map(|e| e.key.period_id)
 }
 
@@ -366,7 +366,7 @@ fn aged_out<'a>(
 fn read_from(want: &Desired, journal: &[JournalEntry], window: &Window) -> NaiveDate {
     want.bookings
         .values()
-        .map(|b| b.start)
-        .chain(journal.iter().map(|e| e.start))
+        .map(|b| b.shape.start)
+        .chain(journal.iter().map(|e| e.shape.start))
         .fold(window.start, NaiveDate::min)
 }

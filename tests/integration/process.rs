@@ -19,10 +19,10 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use personio_productive_sync::domain::JournalState;
 use personio_productive_sync::sim::generate::{self, Counterpart, Org};
 use personio_productive_sync::sim::personio::SimTimeOff;
 use personio_productive_sync::sim::FaultSettings;
-use personio_productive_sync::store::JournalState;
 
 use crate::support::{postgres_db, sim_env, sqlite_db, today, Harness, TestDb};
 
@@ -495,9 +495,13 @@ async fn crash_iterations(db: TestDb, iterations: usize, seed: u64) {
     assert_eq!(h.productive_writes(), 0);
     let last = &h.db.store.recent_runs(1).await.unwrap()[0];
     let counts = last.counts.as_ref().expect("a finished run has counts");
-    for key in ["created", "updated", "deleted", "approved"] {
-        assert_eq!(counts[key], 0, "{key} after settling: {counts}");
-    }
+    let writes = (
+        counts.created,
+        counts.updated,
+        counts.deleted,
+        counts.approved,
+    );
+    assert_eq!(writes, (0, 0, 0, 0), "writes after settling: {counts:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

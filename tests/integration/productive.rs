@@ -9,7 +9,8 @@ use axum::response::IntoResponse;
 use chrono::NaiveDate;
 use personio_productive_sync::config::{ProductiveSettings, Settings};
 use personio_productive_sync::domain::{
-    AvailabilityPeriod, BookingDraft, EventDraft, EventKind, Fetched, Person, RejectedRecord,
+    AvailabilityPeriod, BookingDraft, BookingShape, EventDraft, EventKind, Fetched, Person,
+    RejectedRecord,
 };
 use personio_productive_sync::http::{status_error, ApiError, RetryPolicy};
 use personio_productive_sync::productive::{wire, BookingFilter, ProductiveClient};
@@ -83,11 +84,13 @@ fn week(hours: &[f64]) -> Vec<AvailabilityPeriod> {
 
 fn draft(person_id: i64, event_id: i64, from: &str, to: &str, minutes: i64) -> BookingDraft {
     BookingDraft {
-        person_id,
-        event_id,
-        started_on: date(from),
-        ended_on: date(to),
-        minutes_per_day: minutes,
+        shape: BookingShape {
+            person_id,
+            event: event_id,
+            start: date(from),
+            end: date(to),
+            minutes,
+        },
         note: "personio:absence_period:42".to_string(),
     }
 }

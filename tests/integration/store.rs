@@ -5,10 +5,10 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use secrecy::SecretString;
 
-use personio_productive_sync::domain::{AbsencePeriod, PeriodStatus};
-use personio_productive_sync::store::{
-    BookingKey, Issue, JournalEntry, JournalState, RunLock, Store, TypeMapping,
+use personio_productive_sync::domain::{
+    AbsencePeriod, BookingShape, Counts, JournalEntry, JournalState, PeriodStatus,
 };
+use personio_productive_sync::store::{BookingKey, Issue, RunLock, Store, TypeMapping};
 
 use crate::support::{all_dbs, postgres_db};
 
@@ -79,12 +79,16 @@ async fn migrations_are_safe_when_replicas_start_together() {
 async fn runs_are_recorded_and_listed_newest_first() {
     on_each_backend(async |backend, s| {
         let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        let three_created = Counts {
+            created: 3,
+            ..Counts::default()
+        };
         s.begin_run("run-1", "startup", false, t0).await.unwrap();
         s.finish_run(
             "run-1",
             true,
             "succeeded",
-            &serde_json::json!({"created": 3}),
+            Some(&three_created),
             None,
             t0 + Duration::seconds(5),
         )
@@ -100,13 +104,13 @@ async fn runs_are_recorded_and_listed_newest_first() {
         assert!(runs[0].dry_run && runs[0].finished_at.is_none());
         assert_eq!(runs[1].outcome, "succeeded");
         assert!(runs[1].full_read);
-        assert_eq!(runs[1].counts, Some(serde_json::json!({"created": 3})));
+        assert_eq!(runs[1].counts, Some(three_created.clone()));
         assert_eq!(runs[1].finished_at, Some(t0 + Duration::seconds(5)));
         s.finish_run(
             "run-2",
             false,
             "failed",
-            &serde_json::json!({}),
+            None,
             Some("personio: HTTP 500"),
             t0 + Duration::hours(2),
         )
@@ -181,11 +185,13 @@ async fn journal_records_intent_then_outcome() {
                 period_id: 10,
                 part: 0,
             },
-            person_id: 4,
-            event_id: 9,
-            start: date("2026-12-01"),
-            end: date("2026-12-01"),
-            minutes: 240,
+            shape: BookingShape {
+                person_id: 4,
+                event: 9,
+                start: date("2026-12-01"),
+                end: date("2026-12-01"),
+                minutes: 240,
+            },
             note: "Synced from Personio · absence 10".into(),
             booking_id: None,
             state: JournalState::Creating,

@@ -1,0 +1,36 @@
+//! What one run did, by kind of outcome: kept with the run record and shown by `status`. Read
+//! back with defaults for what an older version did not count.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    pub unchanged: usize,
+    /// Pending bookings approved on Personio's behalf.
+    pub approved: usize,
+    /// Bookings found by their marker and taken into the journal (interrupted creates).
+    pub adopted: usize,
+    /// Owned bookings edited or deleted in Productive and put back.
+    pub drift_repaired: usize,
+    pub events_created: usize,
+    pub events_renamed: usize,
+    /// Skipped records by reason.
+    pub skipped: BTreeMap<String, usize>,
+    pub failed: usize,
+    /// Dry runs only: what a real run would write.
+    pub planned_creates: usize,
+    pub planned_updates: usize,
+    pub planned_deletes: usize,
+}
+
+impl Counts {
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+}
