@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::app::commands;
 use crate::config::Settings;
+use crate::sync::{RunOptions, Trigger};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -34,6 +35,9 @@ pub enum Command {
         /// Read everything and reconcile, even if the last full reconcile is recent.
         #[arg(long)]
         full: bool,
+        /// Make the deletions the mass-deletion guard would hold back (after checking why).
+        #[arg(long)]
+        allow_mass_delete: bool,
     },
     /// The last runs and the records currently skipped or failed.
     Status {
@@ -71,7 +75,19 @@ pub async fn run(cli: Cli) -> ExitCode {
     crate::telemetry::init(settings.log.format, default_filter);
     let result = match cli.command {
         Command::Run => commands::run_daemon(&settings).await,
-        Command::Sync { dry_run, full } => commands::sync_once(&settings, dry_run, full).await,
+        Command::Sync {
+            dry_run,
+            full,
+            allow_mass_delete,
+        } => {
+            let options = RunOptions {
+                trigger: Trigger::Manual,
+                dry_run,
+                force_full: full,
+                allow_mass_delete,
+            };
+            commands::sync_once(&settings, options).await
+        }
         Command::Status { json, runs } => commands::status(&settings, json, runs).await,
         Command::Check => commands::check(&settings).await,
         Command::Migrate => commands::migrate(&settings).await,

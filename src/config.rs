@@ -80,6 +80,10 @@ pub struct SyncSettings {
     pub full_reconcile_interval: Duration,
     #[serde(with = "humantime_serde")]
     pub shutdown_deadline: Duration,
+    /// The mass-deletion guard: more than this share of the owned bookings...
+    pub mass_delete_share: f64,
+    /// ...and more than this many.
+    pub mass_delete_min: usize,
     /// Personio email → Productive email, for people whose addresses differ.
     #[serde(default)]
     pub email_overrides: BTreeMap<String, String>,
@@ -188,6 +192,9 @@ impl Settings {
         }
         if self.personio.requests_per_minute == 0 {
             return Err(invalid("personio.requests_per_minute", "must be positive"));
+        }
+        if !(0.0..=1.0).contains(&self.sync.mass_delete_share) {
+            return Err(invalid("sync.mass_delete_share", "must be between 0 and 1"));
         }
         if self.productive.write_concurrency == 0 {
             return Err(invalid("productive.write_concurrency", "must be positive"));

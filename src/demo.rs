@@ -152,6 +152,7 @@ async fn sync(
         trigger: Trigger::Manual,
         dry_run: false,
         force_full: true,
+        allow_mass_delete: false,
     };
     let run = syncer
         .run(options, CancellationToken::new())

@@ -13,7 +13,7 @@ use crate::http::RetryPolicy;
 use crate::personio::{AbsenceSource, PersonioClient};
 use crate::productive::ProductiveClient;
 use crate::store::Store;
-use crate::sync::{RunOptions, SyncError, Trigger};
+use crate::sync::{RunOptions, SyncError};
 
 /// Exit code when another replica is mid-run (EX_TEMPFAIL).
 const EXIT_LOCKED: u8 = 75;
@@ -44,7 +44,7 @@ pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn sync_once(settings: &Settings, dry_run: bool, full: bool) -> anyhow::Result<ExitCode> {
+pub async fn sync_once(settings: &Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
     let syncer = build_syncer(settings, store.clone())?;
     let cancel = CancellationToken::new();
@@ -55,23 +55,18 @@ pub async fn sync_once(settings: &Settings, dry_run: bool, full: bool) -> anyhow
             stop.cancel();
         }
     });
-    let options = RunOptions {
-        trigger: Trigger::Manual,
-        dry_run,
-        force_full: full,
-    };
     let result = syncer.run(options, cancel).await;
     store.close().await;
     match result {
         Ok(report) => {
-            if dry_run {
+            if options.dry_run {
                 print!("{}", report.render_plan());
             }
             if !report.skipped.is_empty() {
                 println!("\nskipped:\n{}", report.render_skipped());
             }
             println!("{}", report.render_counts());
-            Ok(ExitCode::SUCCESS)
+            Ok(ExitCode::from(report.exit_code()))
         }
         Err(SyncError::Locked) => {
             eprintln!("another sync is running; try again later");

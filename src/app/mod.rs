@@ -13,7 +13,7 @@ use crate::http::RetryPolicy;
 use crate::personio::PersonioClient;
 use crate::productive::ProductiveClient;
 use crate::store::Store;
-use crate::sync::{EngineSettings, RunOptions, Syncer, Trigger};
+use crate::sync::{EngineSettings, MassDeleteGuard, RunOptions, Syncer, Trigger, WriteRetries};
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database.url, settings.database.max_connections)
@@ -33,6 +33,11 @@ pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
         full_reconcile_interval: settings.sync.full_reconcile_interval,
         email_overrides: settings.sync.email_overrides.clone(),
         write_concurrency: settings.productive.write_concurrency,
+        mass_delete: MassDeleteGuard {
+            share: settings.sync.mass_delete_share,
+            min: settings.sync.mass_delete_min,
+        },
+        write_retries: WriteRetries::default(),
     })
 }
 
@@ -62,6 +67,7 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
             trigger,
             dry_run: false,
             force_full: false,
+            allow_mass_delete: false,
         };
         // Failures are logged and recorded by `Syncer::run`; the daemon carries on.
         Box::pin(async move { drop(self.0.run(options, cancel).await) })

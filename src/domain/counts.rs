@@ -23,10 +23,21 @@ pub struct Counts {
     /// Skipped records by reason.
     pub skipped: BTreeMap<String, usize>,
     pub failed: usize,
+    /// Of those, failures that may pass by themselves (tried again within the run first).
+    pub failed_transient: usize,
     /// Dry runs only: what a real run would write.
     pub planned_creates: usize,
     pub planned_updates: usize,
     pub planned_deletes: usize,
+    /// Deletions this run held back by the mass-deletion guard.
+    pub mass_delete_held: Option<MassDeleteHold>,
+}
+
+/// A run's deletions held back: how many bookings it would have deleted of how many it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MassDeleteHold {
+    pub would_delete: usize,
+    pub owned: usize,
 }
 
 impl Counts {

@@ -145,6 +145,11 @@ pub struct BookingShape<E = i64> {
 }
 
 impl<E> BookingShape<E> {
+    /// The first and last day.
+    pub fn days(&self) -> (NaiveDate, NaiveDate) {
+        (self.start, self.end)
+    }
+
     /// The same booking with its event known another way.
     pub fn with_event<F>(self, event: F) -> BookingShape<F> {
         BookingShape {

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
+use chrono::{Days, NaiveDate};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::bookings::key_from_note;
-use crate::domain::{Booking, BookingDraft, BookingKey};
+use crate::domain::{BookingDraft, BookingKey};
 use crate::domain::{JournalEntry, JournalState};
 use crate::store::Issue;
 use crate::telemetry::error_chain;
@@ -18,6 +18,9 @@ use super::issues::{FailedWrite, Issues};
 use super::plan::Plan;
 use super::run::Syncer;
 use crate::domain::Counts;
+
+/// "The near future" of the write order, in days from today.
+const NEAR_FUTURE_DAYS: u64 = 28;
 
 /// One write Productive carried out.
 #[derive(Debug, Clone, Copy)]
@@ -70,12 +73,78 @@ pub(super) fn recorded_failure(entry: &JournalEntry, error: SyncError) -> Failed
     )
 }
 
+/// A write that failed, as reported; a transient one is looked up and tried again.
+#[derive(Debug, Clone)]
+pub(super) struct Failure {
+    pub issue: Issue,
+    pub transient: bool,
+}
+
+impl Failure {
+    pub fn permanent(issue: Issue) -> Self {
+        Self {
+            issue,
+            transient: false,
+        }
+    }
+}
+
 enum Action<'a> {
     Create(&'a DesiredBooking),
     Update(&'a JournalEntry, &'a DesiredBooking),
     Delete(&'a JournalEntry),
-    DeleteDuplicate(&'a Booking),
     Approve(&'a JournalEntry),
+}
+
+impl Action<'_> {
+    /// The days a write touches: an update the days it leaves and the days it books.
+    fn dates(&self) -> (NaiveDate, NaiveDate) {
+        match self {
+            Self::Create(want) => want.shape.days(),
+            Self::Update(entry, want) => (
+                entry.shape.start.min(want.shape.start),
+                entry.shape.end.max(want.shape.end),
+            ),
+            Self::Delete(entry) | Self::Approve(entry) => entry.shape.days(),
+        }
+    }
+
+    /// Within one urgency: deletes first (they free the days a create may need), approvals last.
+    fn rank(&self) -> u8 {
+        match self {
+            Self::Delete(_) => 0,
+            Self::Update(..) => 1,
+            Self::Create(_) => 2,
+            Self::Approve(_) => 3,
+        }
+    }
+}
+
+/// How soon a write matters: today to four weeks ahead (0), later (1), past (2).
+fn urgency((start, end): (NaiveDate, NaiveDate), today: NaiveDate) -> u8 {
+    let soon = today + Days::new(NEAR_FUTURE_DAYS);
+    if end >= today && start <= soon {
+        0
+    } else if start > soon {
+        1
+    } else {
+        2
+    }
+}
+
+/// A first sync of a large organisation takes hours at Productive's real limits, so the writes
+/// go in order of urgency: a run stopped part-way leaves the next four weeks done.
+fn in_order_of_urgency(plan: &Plan, today: NaiveDate) -> Vec<Action<'_>> {
+    let mut actions: Vec<Action<'_>> = plan
+        .deletes
+        .iter()
+        .map(Action::Delete)
+        .chain(plan.updates.iter().map(|(e, d)| Action::Update(e, d)))
+        .chain(plan.creates.iter().map(Action::Create))
+        .chain(plan.approvals.iter().map(Action::Approve))
+        .collect();
+    actions.sort_by_key(|a| (urgency(a.dates(), today), a.rank()));
+    actions
 }
 
 impl Syncer {
@@ -84,19 +153,13 @@ impl Syncer {
     pub(super) async fn apply(
         &self,
         plan: &Plan,
-        duplicates: &[Booking],
         issues: &Issues<'_>,
         names: &HashMap<i64, String>,
         counts: &mut Counts,
+        today: NaiveDate,
         cancel: &CancellationToken,
-    ) -> Vec<(BookingKey, Issue)> {
-        let mut actions = duplicates
-            .iter()
-            .map(Action::DeleteDuplicate)
-            .chain(plan.deletes.iter().map(Action::Delete))
-            .chain(plan.updates.iter().map(|(e, d)| Action::Update(e, d)))
-            .chain(plan.creates.iter().map(Action::Create))
-            .chain(plan.approvals.iter().map(Action::Approve));
+    ) -> Vec<(BookingKey, Failure)> {
+        let mut actions = in_order_of_urgency(plan, today).into_iter();
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut failed = Vec::new();
         loop {
@@ -114,15 +177,13 @@ impl Syncer {
                 Ok(wrote) => wrote,
                 Err(e) => {
                     let key = e.failed.key;
-                    let ambiguous =
-                        matches!(&e.failed.error, SyncError::Productive(api) if is_ambiguous(api));
+                    let transient = e.failed.error.is_transient()
+                        || matches!(&e.failed.error, SyncError::Productive(api) if is_ambiguous(api));
                     let mut issue = issues.write_failure(e.failed, names);
-                    if ambiguous {
-                        issue.reason =
-                            format!("outcome unknown, resolved next run: {}", issue.reason);
+                    if transient {
+                        issue.reason = format!("will be tried again: {}", issue.reason);
                     }
-                    counts.failed += 1;
-                    failed.push((key, issue));
+                    failed.push((key, Failure { issue, transient }));
                     e.wrote
                 }
             };
@@ -143,7 +204,6 @@ impl Syncer {
             Action::Create(want) => self.create(want).await,
             Action::Update(entry, want) => self.update(entry, want).await,
             Action::Delete(entry) => self.delete(entry).await,
-            Action::DeleteDuplicate(b) => self.delete_duplicate(b).await,
             Action::Approve(entry) => self.approve(entry).await,
         }
     }
@@ -273,35 +333,16 @@ impl Syncer {
         Ok(vec![Wrote::Deleted])
     }
 
-    /// Deletes a second booking marked for a key the journal already owns (left by a write whose
-    /// answer was lost before the journal existed, say). The owned one is untouched.
-    async fn delete_duplicate(&self, b: &Booking) -> Result<Vec<Wrote>, WriteError> {
-        let key = b
-            .note
-            .as_deref()
-            .and_then(key_from_note)
-            .unwrap_or(BookingKey {
-                period_id: 0,
-                part: 0,
-            });
-        self.productive.delete_booking(b.id).await.map_err(|e| {
-            let dates = (b.started_on, b.ended_on);
-            WriteError::from(FailedWrite::new(
-                key,
-                b.person_id,
-                None,
-                dates,
-                SyncError::Productive(e),
-            ))
-        })?;
-        tracing::info!(
-            action = "delete_duplicate",
-            personio_id = key.period_id,
-            part = key.part,
-            booking_id = b.id,
-            "duplicate booking deleted"
-        );
-        Ok(vec![Wrote::Deleted])
+    /// Records that `want` is not to be created until it changes or a full reconcile comes.
+    pub(super) async fn record_refusal(
+        &self,
+        want: &DesiredBooking,
+        reason: &str,
+    ) -> Result<(), SyncError> {
+        let draft = draft(want)?;
+        let mut entry = journaled(want.key, &draft, JournalState::Refused, None);
+        entry.error = Some(reason.to_string());
+        Ok(self.store.put_journal(&entry).await?)
     }
 
     /// Approves a booking Productive holds pending (Personio already approved the absence).

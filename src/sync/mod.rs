@@ -3,9 +3,11 @@
 //! writes), issues and report; run ties them together under the run lock.
 
 mod apply;
+mod converge;
 pub mod desired;
 mod error;
 pub mod events;
+pub mod guard;
 mod issues;
 mod periods;
 pub mod plan;
@@ -15,7 +17,9 @@ pub mod report;
 mod run;
 
 pub use crate::domain::Counts;
+pub use converge::WriteRetries;
 pub use error::SyncError;
 pub use events::EventRef;
+pub use guard::MassDeleteGuard;
 pub use report::RunReport;
 pub use run::{Clock, EngineSettings, RunOptions, Syncer, Trigger};

@@ -1,6 +1,6 @@
 //! The plan: a pure diff of the desired bookings against the journal of bookings the sync owns.
 
-use crate::domain::{JournalEntry, JournalState};
+use crate::domain::{BookingKey, JournalEntry, JournalState};
 
 use super::desired::{Desired, DesiredBooking};
 use super::events::EventRef;
@@ -25,6 +25,24 @@ impl Plan {
 
     pub fn is_empty(&self) -> bool {
         self.writes() == 0
+    }
+
+    /// The bookings this plan writes.
+    pub fn keys(&self) -> std::collections::HashSet<BookingKey> {
+        let entries = self.deletes.iter().chain(&self.approvals).map(|e| e.key);
+        let wants = self
+            .creates
+            .iter()
+            .chain(self.updates.iter().map(|(_, w)| w));
+        entries.chain(wants.map(|w| w.key)).collect()
+    }
+
+    /// Keeps only the writes of the bookings `keep` accepts.
+    pub fn retain(&mut self, keep: impl Fn(BookingKey) -> bool) {
+        self.creates.retain(|w| keep(w.key));
+        self.updates.retain(|(_, w)| keep(w.key));
+        self.deletes.retain(|e| keep(e.key));
+        self.approvals.retain(|e| keep(e.key));
     }
 }
 
@@ -79,7 +97,7 @@ pub fn plan(desired: &Desired, journal: &[JournalEntry], retry_refused: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{BookingKey, BookingShape};
+    use crate::domain::BookingShape;
     use chrono::NaiveDate;
     use proptest::prelude::*;
 

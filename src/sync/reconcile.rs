@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::NaiveDate;
 
 use crate::domain::bookings::key_from_note;
-use crate::domain::{Booking, BookingKey, BookingShape};
+use crate::domain::{Booking, BookingKey};
 use crate::domain::{JournalEntry, JournalState};
 use crate::productive::BookingFilter;
 
@@ -27,8 +27,10 @@ pub enum JournalWrite {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reconciled {
     pub journal: Vec<JournalEntry>,
-    /// Surplus marked bookings for keys the journal already owns.
-    pub duplicates: Vec<Booking>,
+    /// Bookings carrying this sync's marker for an absence the journal holds no booking for: the
+    /// sync did not create them (or its state was lost), so they are left alone and the absence
+    /// is not booked a second time.
+    pub unowned: Vec<Booking>,
     /// What to store so that the journal says what was learnt (nothing for an unchanged
     /// organisation).
     pub writes: Vec<JournalWrite>,
@@ -41,8 +43,9 @@ pub struct Reconciled {
 /// Brings the journal in line with `actual`, every booking on the sync's events that ends on or
 /// after `read_from`: adopts the booking of an interrupted create (found by its marker, and only
 /// when person, event and dates are those of the intent), forgets bookings deleted by hand so they
-/// are created again, takes edited values so the plan puts them back, and adopts marked bookings
-/// the journal does not know (a lost store) once per key; more are duplicates.
+/// are created again, and takes edited values so the plan puts them back. Only bookings whose id
+/// the journal holds are owned: any other marked booking (a copied note, a lost store) is never
+/// adopted, changed or deleted; one for an absence without a booking is reported as unowned.
 pub fn reconcile(
     mut journal: Vec<JournalEntry>,
     actual: &[Booking],
@@ -60,11 +63,11 @@ pub fn reconcile(
             marked.entry(key).or_default().push(b);
         }
     }
-    let take_marked = |entry: &JournalEntry, claimed: &mut HashSet<i64>, exact: bool| {
+    let take_intent = |entry: &JournalEntry, claimed: &mut HashSet<i64>| {
         let b = *marked
             .get(&entry.key)?
             .iter()
-            .find(|b| !claimed.contains(&b.id) && (!exact || is_intent(entry, b)))?;
+            .find(|b| !claimed.contains(&b.id) && is_intent(entry, b))?;
         claimed.insert(b.id);
         Some(b)
     };
@@ -84,7 +87,7 @@ pub fn reconcile(
             }
             (JournalState::Deleting | JournalState::Refused, _) => {}
             (JournalState::Creating, _) => {
-                if let Some(b) = take_marked(entry, &mut claimed, true) {
+                if let Some(b) = take_intent(entry, &mut claimed) {
                     out.adopted += 1;
                     adopt(entry, b);
                 }
@@ -104,52 +107,38 @@ pub fn reconcile(
                 entry.state = state;
             }
             (_, None) if !was_read => {}
-            (_, None) => match take_marked(entry, &mut claimed, false) {
-                Some(b) => adopt(entry, b),
-                None => {
-                    tracing::warn!(personio_id = entry.key.period_id, part = entry.key.part, booking_id = ?entry.booking_id, "owned booking was deleted in Productive; creating it again");
+            // Gone: the plan creates it again (never by taking over another marked booking).
+            (_, None) => {
+                if let Some(booking_id) = entry.booking_id.take() {
+                    tracing::warn!(
+                        personio_id = entry.key.period_id,
+                        part = entry.key.part,
+                        booking_id,
+                        "owned booking was deleted in Productive; creating it again"
+                    );
                     out.drift_repaired += 1;
-                    entry.booking_id = None;
-                    entry.state = JournalState::Creating;
                 }
-            },
+            }
         }
-        // Only what Productive taught us is written back.
-        if entry.state == JournalState::Synced && *entry != recorded {
+        // Only what Productive taught us is written back (a forgotten booking is not stored:
+        // its create journals an intent first).
+        if entry.state == JournalState::Synced && entry.booking_id.is_some() && *entry != recorded {
             out.writes.push(JournalWrite::Put(entry.clone()));
         }
     }
     journal.retain(|e| !finished_deletes.contains(&e.key));
 
-    let mut known: HashSet<BookingKey> = journal.iter().map(|e| e.key).collect();
-    for b in actual.iter().filter(|b| !claimed.contains(&b.id)) {
-        let Some(key) = b.note.as_deref().and_then(key_from_note) else {
-            continue;
-        };
-        if !known.insert(key) {
-            out.duplicates.push(b.clone());
-            continue;
-        }
-        let mut entry = JournalEntry {
-            key,
-            shape: BookingShape {
-                person_id: b.person_id,
-                event: b.event_id.unwrap_or_default(),
-                start: b.started_on,
-                end: b.ended_on,
-                minutes: 0,
-            },
-            note: String::new(),
-            booking_id: None,
-            state: JournalState::Synced,
-            approved: b.approved,
-            error: None,
-        };
-        adopt(&mut entry, b);
-        out.adopted += 1;
-        out.writes.push(JournalWrite::Put(entry.clone()));
-        journal.push(entry);
-    }
+    let owned: HashSet<BookingKey> = journal
+        .iter()
+        .filter(|e| e.booking_id.is_some())
+        .map(|e| e.key)
+        .collect();
+    out.unowned = marked
+        .iter()
+        .filter(|(key, _)| !owned.contains(key))
+        .flat_map(|(_, found)| found.iter().filter(|b| !claimed.contains(&b.id)))
+        .map(|b| (*b).clone())
+        .collect();
     out.journal = journal;
     out
 }
@@ -278,6 +267,7 @@ impl Syncer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::BookingShape;
     use proptest::prelude::*;
 
     fn d(day: u32) -> NaiveDate {
@@ -331,7 +321,7 @@ mod tests {
         let journal = vec![entry(1, JournalState::Synced, Some(100))];
         let out = reconcile(journal.clone(), &[booking(100, 1)], d(1));
         assert_eq!(out.journal, journal);
-        assert!(out.writes.is_empty() && out.duplicates.is_empty());
+        assert!(out.writes.is_empty() && out.unowned.is_empty());
         assert_eq!((out.adopted, out.drift_repaired), (0, 0));
     }
 
@@ -348,8 +338,7 @@ mod tests {
         let out = reconcile(journal, &[edited], d(1));
         assert_eq!(out.drift_repaired, 2);
         assert_eq!(out.journal[0].shape.minutes, 240, "the plan puts 480 back");
-        assert_eq!(out.journal[1].state, JournalState::Creating);
-        assert_eq!(out.journal[1].booking_id, None);
+        assert_eq!(out.journal[1].booking_id, None, "planned as a create");
         assert_eq!(
             out.writes,
             vec![JournalWrite::Put(out.journal[0].clone())],
@@ -391,10 +380,28 @@ mod tests {
     }
 
     #[test]
-    fn surplus_marked_bookings_are_duplicates() {
-        let journal = vec![entry(1, JournalState::Synced, Some(100))];
-        let out = reconcile(journal, &[booking(100, 1), booking(101, 1)], d(1));
-        assert_eq!(out.duplicates, vec![booking(101, 1)]);
+    fn marked_bookings_the_journal_does_not_own_are_never_taken() {
+        let journal = vec![
+            entry(1, JournalState::Synced, Some(100)),
+            entry(3, JournalState::Synced, Some(300)),
+        ];
+        // 101 copies the marker of an owned booking; 102 is marked for an absence the journal
+        // never booked (a lost store); 300, the owned booking of absence 3, is gone and a copy
+        // of its marker (103) is what remains.
+        let actual = [
+            booking(100, 1),
+            booking(101, 1),
+            booking(102, 2),
+            booking(103, 3),
+        ];
+        let out = reconcile(journal.clone(), &actual, d(1));
+        assert_eq!(out.journal[0], journal[0]);
+        assert_eq!(out.adopted, 0);
+        assert_eq!(
+            out.journal[1].booking_id, None,
+            "a deleted owned booking is created again, not replaced by a copy"
+        );
+        assert_eq!(out.unowned, vec![booking(102, 2), booking(103, 3)]);
     }
 
     fn arb_case() -> impl Strategy<Value = (Vec<JournalEntry>, Vec<Booking>)> {

@@ -47,7 +47,24 @@ fn dates(start: NaiveDate, end: NaiveDate) -> String {
     }
 }
 
+/// `sync` exits with this when a run still had transient failures when it gave up (partial).
+pub const EXIT_PARTIAL: u8 = 3;
+/// `sync` exits with this when the mass-deletion guard held this run's deletions.
+pub const EXIT_MASS_DELETE_HELD: u8 = 4;
+
 impl RunReport {
+    /// The exit code of `sync` for this run: a held mass deletion outranks transient failures;
+    /// records Productive refuses for good are reported and do not change it.
+    pub fn exit_code(&self) -> u8 {
+        if self.counts.mass_delete_held.is_some() {
+            EXIT_MASS_DELETE_HELD
+        } else if self.counts.failed_transient > 0 || self.interrupted {
+            EXIT_PARTIAL
+        } else {
+            0
+        }
+    }
+
     /// The plan per person: `+` create, `~` update, `-` delete, `✓` approve. After a real run
     /// this is what was written: failed writes are left out (see [`RunReport::render_failed`]).
     pub fn render_plan(&self) -> String {

@@ -1,7 +1,7 @@
 //! One sync run: the run lock, the span and the run record around a short list of phases:
 //! events → people → periods → desired → journal resolved → plan → applied → recorded.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,12 +18,12 @@ use crate::productive::ProductiveClient;
 use crate::store::{Issue, Store};
 use crate::telemetry::error_chain;
 
-use super::apply::recorded_failure;
+use super::converge::{failure_issues, Inputs, WriteRetries};
 use super::desired::{desired, Desired};
 use super::error::SyncError;
 use super::events::EventMap;
+use super::guard::MassDeleteGuard;
 use super::issues::{IssueSets, Issues};
-use super::plan::plan;
 use super::report::RunReport;
 use crate::domain::Counts;
 
@@ -54,6 +54,8 @@ pub struct RunOptions {
     pub dry_run: bool,
     /// Read everything and reconcile even if the last full reconcile is recent.
     pub force_full: bool,
+    /// Lets this run make deletions the mass-deletion guard would hold back.
+    pub allow_mass_delete: bool,
 }
 
 /// What the engine needs of the configuration.
@@ -64,6 +66,8 @@ pub struct EngineSettings {
     pub full_reconcile_interval: std::time::Duration,
     pub email_overrides: BTreeMap<String, String>,
     pub write_concurrency: usize,
+    pub mass_delete: MassDeleteGuard,
+    pub write_retries: WriteRetries,
 }
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -237,53 +241,38 @@ impl Syncer {
             .read_periods(&query, run.full, run.dry, &run.issues)
             .await?;
         issues.insert("periods", periods.issues);
-        let (mut want, known) = desire(periods.items, people.index, &events, &run.window);
+        let (want, known) = desire(periods.items, people.index, &events, &run.window);
         let hourly = match run.full {
             true => Some(self.read_hourly(&query, &run.issues).await?),
             false => None,
         };
 
         let hourly_skips = hourly.as_ref().map_or(&[][..], |h| &h.skips);
-        let journal = self.store.journal().await?;
-        want.keep.extend(aged_out(&journal, &known, &run.window));
         for skip in want.skipped.iter().chain(hourly_skips) {
             run.issues.log_skip(skip, &mut counts);
         }
-        let read_from = run.full.then(|| read_from(&want, &journal, &run.window));
-        let resolved = self
-            .resolve(journal, &events, read_from, run.dry, &mut counts)
+        let input = Inputs {
+            want: &want,
+            known: &known,
+            events: &events,
+            names: &people.names,
+            issues: &run.issues,
+            full: run.full,
+            dry: run.dry,
+            allow_mass_delete: options.allow_mass_delete,
+        };
+        let converged = self
+            .converge(input, &run.window, &mut counts, cancel)
             .await?;
-
-        let plan = plan(&want, &resolved.journal, run.full);
-        counts.unchanged = plan.unchanged;
-        let mut failed = self.refusals(&plan.refused, &want, &run.issues, &people.names);
-        counts.failed += failed.len();
-        let mut interrupted = false;
-        if run.dry {
-            counts.planned_creates = plan.creates.len();
-            counts.planned_updates = plan.updates.len();
-            counts.planned_deletes = plan.deletes.len() + resolved.duplicates.len();
-        } else {
-            let applied = self
-                .apply(
-                    &plan,
-                    &resolved.duplicates,
-                    &run.issues,
-                    &people.names,
-                    &mut counts,
-                    cancel,
-                )
-                .await;
-            failed.extend(applied);
-            interrupted = cancel.is_cancelled();
-            issues.insert("writes", failed.values().cloned().collect());
+        if !run.dry {
+            issues.insert("writes", failure_issues(&converged.failed));
             if let Some(h) = &hourly {
                 issues.insert("hourly", h.issues.clone());
             }
             let skips = run.issues.skips("periods", &want.skipped);
             let skips = skips.chain(run.issues.skips("hourly", hourly_skips));
             self.record_issues(run_id, issues, skips).await?;
-            if !interrupted {
+            if !converged.interrupted {
                 self.advance_cursors(&run.window, run.now, run.full, periods.complete)
                     .await?;
             }
@@ -292,33 +281,18 @@ impl Syncer {
             run_id: run_id.to_string(),
             full: run.full,
             dry_run: run.dry,
-            interrupted,
+            interrupted: converged.interrupted,
             counts,
-            plan,
+            plan: converged.plan,
             skipped: [want.skipped, hourly.map(|h| h.skips).unwrap_or_default()].concat(),
-            failed,
+            failed: converged
+                .failed
+                .into_iter()
+                .map(|(key, f)| (key, f.issue))
+                .collect(),
             names: people.names,
             elapsed: std::time::Duration::ZERO,
         })
-    }
-
-    /// Refusals that still stand stay reported without another try.
-    fn refusals(
-        &self,
-        refused: &[JournalEntry],
-        want: &Desired,
-        issues: &Issues<'_>,
-        names: &HashMap<i64, String>,
-    ) -> BTreeMap<crate::domain::BookingKey, Issue> {
-        refused
-            .iter()
-            .map(|entry| {
-                let reason = entry.error.clone().unwrap_or_default();
-                let mut failed = recorded_failure(entry, SyncError::Refused(reason));
-                failed.email = want.bookings.get(&entry.key).map(|w| w.email.clone());
-                (entry.key, issues.write_failure(failed, names))
-            })
-            .collect()
     }
 
     /// Replaces the stored issues of every source this run looked at. Skips become issue records
@@ -350,7 +324,7 @@ fn desire(
 
 /// Periods booked earlier and no longer in the cache that ended before the window: left alone
 /// (only a deleted period loses its bookings).
-fn aged_out<'a>(
+pub(super) fn aged_out<'a>(
     journal: &'a [JournalEntry],
     known: &'a HashSet<i64>,
     window: &'a Window,
@@ -363,7 +337,7 @@ fn aged_out<'a>(
 
 /// Where a full run reads bookings back from: early parts of a period that ends inside the window
 /// may start long before it.
-fn read_from(want: &Desired, journal: &[JournalEntry], window: &Window) -> NaiveDate {
+pub(super) fn read_from(want: &Desired, journal: &[JournalEntry], window: &Window) -> NaiveDate {
     want.bookings
         .values()
         .map(|b| b.shape.start)

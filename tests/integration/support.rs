@@ -85,14 +85,28 @@ use personio_productive_sync::sim::generate::{self, Org, OrgSpec};
 use personio_productive_sync::sim::productive::SimBooking;
 use personio_productive_sync::sim::SimServer;
 use personio_productive_sync::sync::Trigger;
-use personio_productive_sync::sync::{RunOptions, RunReport, SyncError, Syncer};
+use personio_productive_sync::sync::{
+    EngineSettings, RunOptions, RunReport, SyncError, Syncer, WriteRetries,
+};
 
 pub fn full_run() -> RunOptions {
     RunOptions {
         trigger: Trigger::Manual,
         dry_run: false,
         force_full: true,
+        allow_mass_delete: false,
     }
+}
+
+/// The engine's settings, with in-run retries that wait milliseconds instead of seconds.
+pub fn engine_settings(settings: &Settings) -> EngineSettings {
+    let mut engine = personio_productive_sync::app::sync_settings(settings).unwrap();
+    engine.write_retries = WriteRetries {
+        first_backoff: std::time::Duration::from_millis(10),
+        max_backoff: std::time::Duration::from_millis(100),
+        ..WriteRetries::default()
+    };
+    engine
 }
 
 pub fn today() -> NaiveDate {
@@ -170,7 +184,7 @@ impl Harness {
             ..RetryPolicy::default()
         };
         let syncer = Syncer::new(
-            personio_productive_sync::app::sync_settings(&settings).unwrap(),
+            engine_settings(&settings),
             db.store.clone(),
             Arc::new(PersonioClient::new(&settings.personio, retry).unwrap()),
             ProductiveClient::new(&settings.productive, retry).unwrap(),
@@ -204,6 +218,7 @@ impl Harness {
             trigger: Trigger::Manual,
             dry_run,
             force_full,
+            allow_mass_delete: false,
         };
         self.syncer.run(options, CancellationToken::new()).await
     }
@@ -220,7 +235,7 @@ impl Harness {
     pub async fn syncer_with_clock(&self, now: chrono::DateTime<Utc>) -> Syncer {
         let retry = RetryPolicy::default();
         Syncer::new(
-            personio_productive_sync::app::sync_settings(&self.settings).unwrap(),
+            engine_settings(&self.settings),
             self.db.store.clone(),
             Arc::new(PersonioClient::new(&self.settings.personio, retry).unwrap()),
             ProductiveClient::new(&self.settings.productive, retry).unwrap(),

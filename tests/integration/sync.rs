@@ -481,41 +481,21 @@ async fn a_refused_approval_is_reported_and_tried_again_until_it_passes() {
 }
 
 #[tokio::test]
-async fn a_lost_approval_answer_is_reported_with_the_email_and_settled_next_run() {
+async fn a_lost_approval_answer_is_looked_up_and_settled_in_the_same_run() {
     let h = small().await;
     lose_answers_on(&h.org, "/approve");
-    let lossy = h.sync().await;
+    let report = h.sync().await;
     let pending = approval_steps(&h.org);
-    assert_eq!(lossy.counts.failed, pending, "{}", lossy.render_counts());
-    let emails: BTreeSet<String> = h
-        .org
-        .employees
-        .iter()
-        .map(|e| e.email.to_lowercase())
-        .collect();
-    let lost = failed_writes(&h).await;
-    assert_eq!(lost.len(), pending);
-    for issue in &lost {
-        assert!(
-            issue
-                .reason
-                .starts_with("outcome unknown, resolved next run")
-                && issue
-                    .email
-                    .as_ref()
-                    .is_some_and(|e| emails.contains(&e.to_lowercase())),
-            "{issue:#?}"
-        );
-    }
-
-    h.org
-        .productive
-        .control()
-        .set_faults(FaultSettings::default());
-    let next = h.sync().await;
-    // Productive did approve them: the next run finds that out and sends no second approval.
-    assert_eq!(next.counts.approved, pending, "{}", next.render_counts());
-    assert_eq!(next.counts.failed, 0);
+    assert!(pending > 0, "the organisation has approval steps");
+    // Productive did approve them: the retry round finds that out and sends no second approval.
+    assert_eq!(
+        report.counts.approved,
+        pending,
+        "{}",
+        report.render_counts()
+    );
+    assert_eq!(report.counts.failed, 0);
+    assert_eq!(report.exit_code(), 0);
     assert_eq!(
         h.org
             .productive
@@ -610,7 +590,7 @@ async fn skipped_records_are_reported_with_reasons() {
 }
 
 #[tokio::test]
-async fn lost_write_answers_never_leave_a_duplicate_or_a_gap() {
+async fn lost_write_answers_are_resolved_in_the_run_without_a_duplicate_or_a_gap() {
     let h = small_on_postgres().await;
     h.org.productive.control().set_faults(FaultSettings {
         lose_write_answer_rate: 0.4,
@@ -618,36 +598,50 @@ async fn lost_write_answers_never_leave_a_duplicate_or_a_gap() {
     });
     let lossy = h.sync().await;
     assert!(
-        lossy.counts.failed > 0,
-        "some answers were lost: {}",
+        lossy.counts.adopted > 0,
+        "lost creates were looked up and adopted in the run: {}",
         lossy.render_counts()
     );
-    let lost = failed_writes(&h).await;
-    assert!(
-        !lost.is_empty()
-            && lost.iter().all(
-                |i| i.reason.starts_with("outcome unknown, resolved next run") && i.email.is_some()
-            ),
-        "{lost:#?}"
-    );
-    h.org
-        .productive
-        .control()
-        .set_faults(FaultSettings::default());
-    let next = h.sync().await;
-    assert!(next.counts.adopted > 0, "{}", next.render_counts());
+    // Every round loses 40 % of the answers again, so a few may still be open when the run
+    // gives up: then it says so (exit 3) and the next run finishes them.
+    if lossy.exit_code() == 0 {
+        h.assert_exact();
+    } else {
+        assert!(lossy.counts.failed_transient > 0);
+        let lost = failed_writes(&h).await;
+        assert!(
+            lost.iter()
+                .all(|i| i.reason.starts_with("will be tried again") && i.email.is_some()),
+            "{lost:#?}"
+        );
+        h.org
+            .productive
+            .control()
+            .set_faults(FaultSettings::default());
+        assert_eq!(h.sync().await.exit_code(), 0);
+    }
     h.assert_exact();
 }
 
 #[tokio::test]
-async fn a_lost_state_store_adopts_the_existing_bookings_instead_of_duplicating_them() {
+async fn a_lost_state_store_never_books_an_absence_twice_nor_takes_over_marked_bookings() {
     let h = small().await;
     h.sync().await;
-    let bookings = h.org.productive.bookings().len();
+    let before = h.org.productive.bookings();
     let fresh = Harness::new(h.org.clone(), postgres_db().await).await;
-    let report = fresh.sync().await;
-    assert_eq!(report.counts.created, 0, "{}", report.render_counts());
-    assert!(report.counts.adopted > 0);
-    assert_eq!(fresh.org.productive.bookings().len(), bookings);
+    for run in 0..2 {
+        let report = fresh.try_sync(false, run == 0).await.unwrap();
+        assert_eq!(report.counts.created, 0, "{}", report.render_counts());
+        assert_eq!(report.counts.adopted, 0);
+        assert_eq!(fresh.org.productive.bookings(), before, "run {run}");
+        let held = failed_writes(&fresh).await;
+        assert!(!held.is_empty());
+        assert!(
+            held.iter()
+                .all(|i| i.reason.contains("restore it") && i.email.is_some()),
+            "{held:#?}"
+        );
+        assert_eq!(report.exit_code(), 0, "a hold waits for an operator");
+    }
     fresh.assert_exact();
 }
