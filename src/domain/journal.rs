@@ -58,6 +58,8 @@ pub struct JournalEntry {
     pub state: JournalState,
     /// False while Productive holds the booking pending approval.
     pub approved: bool,
+    /// An approver rejected it in Productive.
+    pub rejected: bool,
     /// Why Productive refused it (state `Refused`).
     pub error: Option<String>,
 }

@@ -173,7 +173,8 @@ pub struct BookingDraft {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalStep {
     pub id: i64,
-    pub booking_id: i64,
+    /// The booking it belongs to, when the answer says (`None`: not to be acted on).
+    pub booking_id: Option<i64>,
     pub approved: bool,
     pub rejected: bool,
 }

@@ -246,10 +246,14 @@ impl ProductiveClient {
     }
 
     pub async fn approval_statuses(&self, booking_id: i64) -> Result<Vec<ApprovalStep>, ApiError> {
-        let query = [("filter[booking_id]".to_string(), booking_id.to_string())];
+        // The booking relationship carries an id only when included: it is what shows that a
+        // step belongs to this booking.
+        let query = [
+            ("filter[booking_id]".to_string(), booking_id.to_string()),
+            ("include".to_string(), "booking".to_string()),
+        ];
         let mut steps = Fetched::default();
-        let step = |r| wire::approval_step(r, booking_id);
-        self.collection("approval_statuses", &query, step, &mut steps)
+        self.collection("approval_statuses", &query, wire::approval_step, &mut steps)
             .await?;
         // An unreadable step would make the booking look approvable when it is not.
         if let Some(bad) = steps.rejected.first() {

@@ -347,13 +347,10 @@ pub fn booking(
     })
 }
 
-pub fn approval_step(
-    r: Resource<ApprovalStatusAttributes>,
-    booking_id: i64,
-) -> Result<ApprovalStep, String> {
+pub fn approval_step(r: Resource<ApprovalStatusAttributes>) -> Result<ApprovalStep, String> {
     Ok(ApprovalStep {
         id: r.id,
-        booking_id: r.related_id("booking").unwrap_or(booking_id),
+        booking_id: r.related_id("booking"),
         approved: r.attributes.approved_at.is_some(),
         rejected: r.attributes.rejected_at.is_some(),
     })

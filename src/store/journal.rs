@@ -18,6 +18,7 @@ struct JournalRow {
     booking_id: Option<i64>,
     state: String,
     approved: i64,
+    rejected: i64,
     error: Option<String>,
 }
 
@@ -43,6 +44,7 @@ impl TryFrom<JournalRow> for JournalEntry {
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("{e}")))?,
             approved: r.approved != 0,
+            rejected: r.rejected != 0,
             error: r.error,
         })
     }
@@ -51,7 +53,7 @@ impl TryFrom<JournalRow> for JournalEntry {
 impl Store {
     pub async fn journal(&self) -> Result<Vec<JournalEntry>, StoreError> {
         self.fetch_as(sqlx::query_as::<_, JournalRow>(
-            "SELECT period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, error
+            "SELECT period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, rejected, error
              FROM synced_bookings ORDER BY period_id, part",
         ))
         .await
@@ -60,13 +62,13 @@ impl Store {
     /// Records an intent or an outcome for one owned booking.
     pub async fn put_journal(&self, e: &JournalEntry) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO synced_bookings (period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, updated_at, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            "INSERT INTO synced_bookings (period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, updated_at, error, rejected)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (period_id, part) DO UPDATE SET person_id = excluded.person_id,
                  event_id = excluded.event_id, start_date = excluded.start_date, end_date = excluded.end_date,
                  minutes = excluded.minutes, note = excluded.note, booking_id = excluded.booking_id,
                  state = excluded.state, approved = excluded.approved, updated_at = excluded.updated_at,
-                 error = excluded.error",
+                 error = excluded.error, rejected = excluded.rejected",
         )
         .bind(e.key.period_id)
         .bind(e.key.part)
@@ -81,6 +83,7 @@ impl Store {
         .bind(e.approved as i64)
         .bind(ts(Utc::now()))
         .bind(&e.error)
+        .bind(e.rejected as i64)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -282,6 +282,7 @@ impl Syncer {
         let draft = draft(want).map_err(|e| WriteError::wanted(want, e))?;
         let next = JournalEntry {
             approved: entry.approved,
+            rejected: entry.rejected,
             ..journaled(want.key, &draft, JournalState::Updating, Some(booking_id))
         };
         self.put(&next, want).await?;
@@ -354,7 +355,24 @@ impl Syncer {
             .approval_statuses(booking_id)
             .await
             .map_err(|e| ctx(SyncError::Productive(e)))?;
-        for step in steps.iter().filter(|s| !s.approved && !s.rejected) {
+        // Only the steps of this booking are acted on, whatever else the filter let through.
+        let steps: Vec<_> = steps
+            .iter()
+            .filter(|s| s.booking_id == Some(booking_id))
+            .collect();
+        if steps.iter().any(|s| s.rejected) {
+            let rejected = JournalEntry {
+                approved: false,
+                rejected: true,
+                ..entry.clone()
+            };
+            self.store
+                .put_journal(&rejected)
+                .await
+                .map_err(|e| ctx(e.into()))?;
+            return Err(ctx(SyncError::Rejected(booking_id)));
+        }
+        for step in steps.iter().filter(|s| !s.approved) {
             self.productive
                 .approve(step.id, "Approved in Personio")
                 .await
@@ -393,6 +411,7 @@ fn journaled(
         booking_id,
         state,
         approved: true,
+        rejected: false,
         error: None,
     }
 }

@@ -115,9 +115,16 @@ impl Syncer {
             }
             if round == 0 {
                 counts.unchanged = plan.unchanged;
-                for entry in &plan.refused {
-                    let reason = entry.error.clone().unwrap_or_default();
-                    let mut f = recorded_failure(entry, SyncError::Refused(reason));
+                let refused = plan.refused.iter().map(|e| {
+                    let reason = e.error.clone().unwrap_or_default();
+                    (e, SyncError::Refused(reason))
+                });
+                let rejected = plan.rejected.iter().map(|e| {
+                    let id = e.booking_id.unwrap_or_default();
+                    (e, SyncError::Rejected(id))
+                });
+                for (entry, error) in refused.chain(rejected) {
+                    let mut f = recorded_failure(entry, error);
                     f.email = want.bookings.get(&entry.key).map(|w| w.email.clone());
                     let issue = input.issues.write_failure(f, input.names);
                     failed.insert(entry.key, Failure::permanent(issue));

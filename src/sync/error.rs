@@ -15,8 +15,11 @@ pub enum SyncError {
     NoEvent,
     #[error("another sync holds the run lock")]
     Locked,
-    #[error("Productive refused it earlier and nothing changed since (tried again at the next full reconcile): {0}")]
+    /// Refused earlier (by Productive, or held by the sync) and nothing changed since.
+    #[error("{0} (tried again when the absence changes or at the next full reconcile)")]
     Refused(String),
+    #[error("an approver rejected booking {0} in Productive, so the sync leaves it as it is; approve it there, or change or delete the absence in Personio")]
+    Rejected(i64),
 }
 
 impl SyncError {
@@ -26,7 +29,7 @@ impl SyncError {
             Self::Personio(e) | Self::Productive(e) => e.is_transient(),
             Self::Store(e) => e.is_transient(),
             Self::Locked => true,
-            Self::Refused(_) | Self::NoEvent => false,
+            Self::Refused(_) | Self::Rejected(_) | Self::NoEvent => false,
         }
     }
 }

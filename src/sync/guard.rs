@@ -59,6 +59,7 @@ mod tests {
             booking_id: (state != JournalState::Refused).then_some(period_id),
             state,
             approved: true,
+            rejected: false,
             error: None,
         }
     }

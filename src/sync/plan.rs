@@ -15,6 +15,8 @@ pub struct Plan {
     /// Creates Productive refused before and that nothing has changed since: not retried until
     /// the absence changes or a full reconcile comes (a 4xx does not pass by itself).
     pub refused: Vec<JournalEntry>,
+    /// Owned bookings an approver rejected in Productive: left as they are, reported.
+    pub rejected: Vec<JournalEntry>,
     pub unchanged: usize,
 }
 
@@ -71,7 +73,9 @@ pub fn plan(desired: &Desired, journal: &[JournalEntry], retry_refused: bool) ->
                 out.creates.push(want.clone())
             }
             Some(entry) if entry.state == JournalState::Synced && matches(entry, want) => {
-                if entry.approved {
+                if entry.rejected {
+                    out.rejected.push((*entry).clone());
+                } else if entry.approved {
                     out.unchanged += 1;
                 } else {
                     out.approvals.push((*entry).clone());
@@ -125,6 +129,7 @@ mod tests {
             booking_id: Some(booking_id),
             state: JournalState::Synced,
             approved: true,
+            rejected: false,
             error: None,
         }
     }

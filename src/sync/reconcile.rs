@@ -94,7 +94,8 @@ pub fn reconcile(
             }
             (state, Some(b)) => {
                 adopt(entry, b);
-                if state == JournalState::Synced && *entry != recorded {
+                let edited = entry.shape != recorded.shape || entry.note != recorded.note;
+                if state == JournalState::Synced && edited {
                     tracing::warn!(
                         personio_id = entry.key.period_id,
                         part = entry.key.part,
@@ -161,6 +162,7 @@ pub(super) fn adopt(entry: &mut JournalEntry, b: &Booking) {
     entry.shape.minutes = b.minutes_per_day.unwrap_or_default();
     entry.note = b.note.clone().unwrap_or_default();
     entry.approved = b.approved;
+    entry.rejected = b.rejected;
     entry.state = JournalState::Synced;
     entry.error = None;
 }
@@ -297,6 +299,7 @@ mod tests {
             booking_id,
             state,
             approved: true,
+            rejected: false,
             error: None,
         }
     }

@@ -569,7 +569,7 @@ async fn booking_for_a_person_with_approval_policy_is_pending_until_approved() {
     assert!(!created.approved);
     let steps = s.client.approval_statuses(created.id).await.unwrap();
     assert_eq!(steps.len(), 1);
-    assert_eq!(steps[0].booking_id, created.id);
+    assert_eq!(steps[0].booking_id, Some(created.id));
     assert!(!steps[0].approved && !steps[0].rejected);
 
     s.client

@@ -196,6 +196,7 @@ async fn journal_records_intent_then_outcome() {
             booking_id: None,
             state: JournalState::Creating,
             approved: true,
+            rejected: false,
             error: None,
         };
         s.put_journal(&e).await.unwrap();

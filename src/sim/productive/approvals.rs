@@ -89,7 +89,7 @@ pub(super) fn render_approval(
         "attributes": {
             "note": a.note,
             "approved_at": a.approved_at,
-            "rejected_at": null,
+            "rejected_at": a.rejected_at,
             "target_type": "booking",
             "approver_group_key": format!("group-0-0-{}", a.booking_id),
         },

@@ -348,6 +348,7 @@ pub(super) async fn create(
             SimApproval {
                 booking_id: id,
                 approved_at: None,
+                rejected_at: None,
                 note: None,
             },
         );

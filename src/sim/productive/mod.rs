@@ -199,6 +199,19 @@ impl ProductiveSim {
             .collect()
     }
 
+    /// An approver rejects the booking: its open steps and the booking itself become rejected.
+    pub fn reject_booking(&self, booking_id: i64) {
+        let mut db = self.db();
+        for a in db.approvals.values_mut() {
+            if a.booking_id == booking_id && a.approved_at.is_none() {
+                a.rejected_at = Some(model::now());
+            }
+        }
+        if let Some(b) = db.bookings.get_mut(&booking_id) {
+            b.rejected = true;
+        }
+    }
+
     /// From now on every request is answered 401 `invalid_auth_token`.
     pub fn revoke_token(&self) {
         self.inner.revoked.store(true, Ordering::SeqCst);

@@ -141,6 +141,7 @@ impl SimBooking {
 pub struct SimApproval {
     pub booking_id: i64,
     pub approved_at: Option<String>,
+    pub rejected_at: Option<String>,
     pub note: Option<String>,
 }
 
