@@ -11,6 +11,7 @@ use personio_productive_sync::personio::{AbsenceSource, PersonioClient, TimeOffQ
 use personio_productive_sync::sim::personio::{
     PersonioQuirks, PersonioSim, SimEmployee, SimHourlyAbsence, SimTimeOff, SimTimeOffType,
 };
+use personio_productive_sync::sim::SimServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -41,6 +42,35 @@ fn fast_retry() -> RetryPolicy {
 
 fn client(base: &str) -> PersonioClient {
     PersonioClient::new(&settings(base, "5s"), fast_retry()).unwrap()
+}
+
+/// A running simulator with `quirks` and a client pointed at it; keep the server alive.
+async fn setup_with(quirks: PersonioQuirks) -> (PersonioSim, SimServer, PersonioClient) {
+    let sim = PersonioSim::new(CLIENT_ID, SECRET);
+    sim.set_quirks(quirks);
+    let server = sim.start().await.unwrap();
+    let client = client(&server.url());
+    (sim, server, client)
+}
+
+async fn setup() -> (PersonioSim, SimServer, PersonioClient) {
+    setup_with(PersonioQuirks::default()).await
+}
+
+/// Seeds a vacation type, then Anna in Berlin: (Anna's id, the type's id).
+fn anna_and_vacation(sim: &PersonioSim) -> (i64, i64) {
+    let vac = sim.add_time_off_type(vacation());
+    let anna = sim.add_employee(SimEmployee::new("Anna", "Berg", "anna@example.com"));
+    (anna, vac)
+}
+
+/// A token from the simulator's auth endpoint, asked for the way the client does not.
+async fn raw_auth(http: &reqwest::Client, server: &SimServer) -> reqwest::Response {
+    http.post(format!("{}/v1/auth", server.url()))
+        .json(&serde_json::json!({"client_id": CLIENT_ID, "client_secret": SECRET}))
+        .send()
+        .await
+        .unwrap()
 }
 
 fn d(y: i32, m: u32, day: u32) -> NaiveDate {
@@ -94,15 +124,13 @@ fn by_id(items: &[AbsencePeriod], id: i64) -> &AbsencePeriod {
 /// Every quirk of v1 time-offs at once, read through the client.
 #[tokio::test]
 async fn contract_time_offs_survive_every_quirk() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    sim.set_quirks(PersonioQuirks {
+    let (sim, _server, client) = setup_with(PersonioQuirks {
         duplicate_across_pages: true,
         envelope_numbers_as_strings: true,
         ..PersonioQuirks::default()
-    });
-    let server = sim.start().await.unwrap();
-    let vac = sim.add_time_off_type(vacation());
-    let berlin = sim.add_employee(SimEmployee::new("Anna", "Berg", "anna@example.com"));
+    })
+    .await;
+    let (berlin, vac) = anna_and_vacation(&sim);
     let mut kiwi = SimEmployee::new("Kiri", "Tane", "kiri@example.com");
     kiwi.tz = chrono_tz::Pacific::Auckland;
     let auckland = sim.add_employee(kiwi);
@@ -136,7 +164,6 @@ async fn contract_time_offs_survive_every_quirk() {
         })
         .collect();
 
-    let client = client(&server.url());
     let got = client
         .time_offs(&window(d(2024, 3, 31), d(2024, 4, 30)))
         .await
@@ -182,25 +209,19 @@ async fn contract_time_offs_survive_every_quirk() {
 /// with 0 meaning 1, and string envelope numbers.
 #[tokio::test]
 async fn simulator_writes_personio_shapes() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    sim.set_quirks(PersonioQuirks {
+    let (sim, server, _client) = setup_with(PersonioQuirks {
         envelope_numbers_as_strings: true,
         ..PersonioQuirks::default()
-    });
-    let server = sim.start().await.unwrap();
-    let vac = sim.add_time_off_type(vacation());
-    let anna = sim.add_employee(SimEmployee::new("Anna", "Berg", "anna@example.com"));
+    })
+    .await;
+    let (anna, vac) = anna_and_vacation(&sim);
     let id = sim.add_time_off(SimTimeOff {
         half_day_start: true,
         ..period(anna, vac, d(2024, 3, 29), d(2024, 4, 2))
     });
     let http = reqwest::Client::new();
-    let token = http
-        .post(format!("{}/v1/auth", server.url()))
-        .json(&serde_json::json!({"client_id": CLIENT_ID, "client_secret": SECRET}))
-        .send()
+    let token = raw_auth(&http, &server)
         .await
-        .unwrap()
         .json::<serde_json::Value>()
         .await
         .unwrap()["data"]["token"]
@@ -241,14 +262,12 @@ async fn simulator_writes_personio_shapes() {
 
 #[tokio::test]
 async fn contained_filter_is_widened_then_filtered_locally() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
-    let vac = sim.add_time_off_type(vacation());
-    let anna = sim.add_employee(SimEmployee::new("Anna", "Berg", "anna@example.com"));
+    let (sim, _server, client) = setup().await;
+    let (anna, vac) = anna_and_vacation(&sim);
     // 2023-12-30..2024-01-10 is the reported case: hidden from a 2024 query by the live API.
     let new_year = sim.add_time_off(period(anna, vac, d(2023, 12, 30), d(2024, 1, 10)));
     let before = sim.add_time_off(period(anna, vac, d(2023, 12, 1), d(2023, 12, 29)));
-    let got = client(&server.url())
+    let got = client
         .time_offs(&window(d(2024, 1, 1), d(2024, 12, 31)))
         .await
         .unwrap();
@@ -259,10 +278,8 @@ async fn contained_filter_is_widened_then_filtered_locally() {
 
 #[tokio::test]
 async fn updated_from_returns_only_recent_changes() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
-    let vac = sim.add_time_off_type(vacation());
-    let anna = sim.add_employee(SimEmployee::new("Anna", "Berg", "anna@example.com"));
+    let (sim, _server, client) = setup().await;
+    let (anna, vac) = anna_and_vacation(&sim);
     let at = |s: &str| Some(s.parse::<chrono::DateTime<chrono::Utc>>().unwrap());
     sim.set_clock(at("2024-01-10T12:00:00Z"));
     let old = sim.add_time_off(period(anna, vac, d(2024, 2, 1), d(2024, 2, 2)));
@@ -270,7 +287,7 @@ async fn updated_from_returns_only_recent_changes() {
     sim.set_clock(at("2024-01-20T08:00:00Z"));
     sim.update_time_off(edited, |p| p.end = d(2024, 2, 7));
     let new = sim.add_time_off(period(anna, vac, d(2024, 2, 9), d(2024, 2, 9)));
-    let got = client(&server.url())
+    let got = client
         .time_offs(&TimeOffQuery {
             updated_from: Some(d(2024, 1, 20)),
             ..window(d(2024, 1, 1), d(2024, 3, 31))
@@ -286,10 +303,8 @@ async fn updated_from_returns_only_recent_changes() {
 
 #[tokio::test]
 async fn reauthenticates_once_after_tokens_are_invalidated() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
+    let (sim, _server, client) = setup().await;
     sim.add_time_off_type(vacation());
-    let client = client(&server.url());
     client.absence_types().await.unwrap();
     client.absence_types().await.unwrap();
     assert_eq!(
@@ -310,13 +325,11 @@ async fn reauthenticates_once_after_tokens_are_invalidated() {
 
 #[tokio::test]
 async fn short_lived_tokens_are_renewed_before_use() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    sim.set_quirks(PersonioQuirks {
+    let (sim, _server, client) = setup_with(PersonioQuirks {
         token_lifetime_secs: 1,
         ..PersonioQuirks::default()
-    });
-    let server = sim.start().await.unwrap();
-    let client = client(&server.url());
+    })
+    .await;
     client.absence_types().await.unwrap();
     // The client and the simulator both read tokio's clock: moving it past the one-second
     // lifetime expires the token at once.
@@ -334,10 +347,8 @@ async fn short_lived_tokens_are_renewed_before_use() {
 
 #[tokio::test]
 async fn simulator_enforces_auth_limits_and_routes() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
-    let vac = sim.add_time_off_type(vacation());
-    let anna = sim.add_employee(SimEmployee::new("Anna", "Berg", "anna@example.com"));
+    let (sim, server, _client) = setup().await;
+    let (anna, vac) = anna_and_vacation(&sim);
     let gone = sim.add_time_off(period(anna, vac, d(2024, 1, 1), d(2024, 1, 1)));
     let http = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", server.url());
@@ -418,18 +429,11 @@ async fn simulator_enforces_auth_limits_and_routes() {
 
 #[tokio::test]
 async fn simulator_rate_limits_answer_429_without_retry_after() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
+    let (_sim, server, _client) = setup().await;
     let http = reqwest::Client::new();
     let mut last = None;
     for _ in 0..61 {
-        last = Some(
-            http.post(format!("{}/v1/auth", server.url()))
-                .json(&serde_json::json!({"client_id": CLIENT_ID, "client_secret": SECRET}))
-                .send()
-                .await
-                .unwrap(),
-        );
+        last = Some(raw_auth(&http, &server).await);
     }
     let last = last.unwrap();
     assert_eq!(last.status().as_u16(), 429);
@@ -440,8 +444,7 @@ async fn simulator_rate_limits_answer_429_without_retry_after() {
 
 #[tokio::test]
 async fn hourly_absences_use_local_breakdown_dates() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
+    let (sim, _server, client) = setup().await;
     let doctor = sim.add_time_off_type(SimTimeOffType {
         name: "Doctor".into(),
         category: None,
@@ -458,7 +461,6 @@ async fn hourly_absences_use_local_breakdown_dates() {
         status: "approved".into(),
         comment: None,
     });
-    let client = client(&server.url());
     let got = client
         .hourly_absences(&window(d(2024, 6, 1), d(2024, 6, 30)))
         .await
@@ -483,8 +485,7 @@ async fn hourly_absences_use_local_breakdown_dates() {
 /// A 2,000-person organisation with ten periods each comes back exactly.
 #[tokio::test]
 async fn reads_a_large_organisation_exactly() {
-    let sim = PersonioSim::new(CLIENT_ID, SECRET);
-    let server = sim.start().await.unwrap();
+    let (sim, _server, client) = setup().await;
     let types = [
         sim.add_time_off_type(vacation()),
         sim.add_time_off_type(SimTimeOffType {
@@ -536,7 +537,6 @@ async fn reads_a_large_organisation_exactly() {
             });
         }
     }
-    let client = client(&server.url());
     let mut got = client
         .time_offs(&window(d(2024, 1, 1), d(2024, 12, 31)))
         .await
