@@ -78,6 +78,17 @@ impl Setup {
         (person, self.sim.add_event(SimEvent::new("Vacation")))
     }
 
+    /// Seeds an absence booking over [from, to] (`YYYY-MM-DD`).
+    fn book(&self, person: i64, event: i64, from: &str, to: &str, minutes: i64) -> i64 {
+        self.sim.add_booking(SimBooking::absence(
+            person,
+            event,
+            date(from),
+            date(to),
+            minutes,
+        ))
+    }
+
     /// Creating `draft` must fail with a 422, which is never worth retrying.
     async fn refused_create(&self, draft: BookingDraft) -> ApiError {
         let err = self.client.create_booking(&draft).await.unwrap_err();
@@ -319,27 +330,9 @@ async fn bookings_over_200_are_read_by_following_links() {
 async fn booking_date_filters_match_on_overlap() {
     let s = setup().await;
     let (p, e) = s.person_and_vacation();
-    let january = s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-01-01"),
-        date("2024-01-31"),
-        480,
-    ));
-    let february = s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-02-10"),
-        date("2024-02-12"),
-        480,
-    ));
-    s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-03-01"),
-        date("2024-03-01"),
-        480,
-    ));
+    let january = s.book(p, e, "2024-01-01", "2024-01-31", 480);
+    let february = s.book(p, e, "2024-02-10", "2024-02-12", 480);
+    s.book(p, e, "2024-03-01", "2024-03-01", 480);
     let ids = |f: BookingFilter| {
         let client = s.client.clone();
         async move {
@@ -420,13 +413,7 @@ async fn long_id_filters_are_chunked_and_combined() {
 async fn single_booking_and_missing_booking() {
     let s = setup().await;
     let (p, e) = s.person_and_vacation();
-    let id = s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-05-06"),
-        date("2024-05-07"),
-        240,
-    ));
+    let id = s.book(p, e, "2024-05-06", "2024-05-07", 240);
     let booking = s.client.booking(id).await.unwrap().expect("exists");
     assert_eq!(booking.person_id, p);
     assert_eq!(booking.event_id, Some(e));
