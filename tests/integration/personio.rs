@@ -413,18 +413,10 @@ async fn simulator_enforces_auth_limits_and_routes() {
         .unwrap();
     assert_eq!(status(missing), 404);
 
-    let wrong = PersonioClient::new(
-        &serde_json::from_value(serde_json::json!({
-            "base_url": server.url(), "client_id": CLIENT_ID, "client_secret": "not-it",
-            "app_id": "X", "timeout": "5s", "requests_per_minute": 600,
-        }))
-        .unwrap(),
-        fast_retry(),
-    )
-    .unwrap();
-    let err = wrong.absence_types().await.unwrap_err();
-    assert_eq!(err.status(), Some(401));
-    assert_eq!(err.to_string(), "personio: HTTP 401: Wrong credentials");
+    let mut wrong = settings(&server.url(), "5s");
+    wrong.client_secret = "not-it".into();
+    let wrong = PersonioClient::new(&wrong, fast_retry()).unwrap();
+    assert_wrong_credentials(&wrong.absence_types().await.unwrap_err());
 }
 
 #[tokio::test]
@@ -744,6 +736,13 @@ fn assert_secret_free(err: &ApiError) {
     assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
 }
 
+/// Personio's answer to a bad credential, as the client reports it.
+fn assert_wrong_credentials(err: &ApiError) {
+    assert_eq!(err.status(), Some(401));
+    assert_eq!(err.to_string(), "personio: HTTP 401: Wrong credentials");
+    assert_secret_free(err);
+}
+
 #[tokio::test]
 async fn timeout_is_reported_as_such() {
     let server = mock_with_auth().await;
@@ -905,7 +904,6 @@ async fn auth_failure_never_shows_the_secret() {
         .time_offs(&window(d(2024, 1, 1), d(2024, 1, 31)))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "personio: HTTP 401: Wrong credentials");
-    assert_secret_free(&err);
+    assert_wrong_credentials(&err);
     assert!(!format!("{client:?}").contains(SECRET));
 }
