@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::render::{param, v1_error, Fail, Reply};
 use super::PersonioSim;
 
+/// The one live token; Personio hands out the same one until it expires.
 #[derive(Debug)]
 pub(super) struct Token {
     pub(super) value: String,

@@ -85,8 +85,6 @@ pub struct SimHourlyAbsence {
     pub comment: Option<String>,
 }
 
-/// Reported misbehaviours of the real API, switchable per test.
-
 #[derive(Debug, Clone)]
 struct StoredTimeOff {
     period: SimTimeOff,

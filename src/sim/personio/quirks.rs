@@ -9,6 +9,7 @@ use super::render::{v1_error, Fail};
 use super::PersonioSim;
 use crate::sim::SlidingLimit;
 
+/// Reported misbehaviours of the real API, switchable per test.
 #[derive(Debug, Clone)]
 pub struct PersonioQuirks {
     /// Repeat the last record of time-offs page N at the start of page N+1.
@@ -36,6 +37,7 @@ impl Default for PersonioQuirks {
     }
 }
 
+/// Personio's budgets per minute: auth, employees, and every request together.
 #[derive(Debug)]
 pub(super) struct Limits {
     pub(super) auth: SlidingLimit,
