@@ -1,6 +1,9 @@
 //! Personio API client (v1): auth, absence types, time-offs, hourly absence periods.
 
 mod client;
+mod time_offs;
+mod token;
 pub mod wire;
 
-pub use client::{AbsenceSource, Employee, PersonioClient, TimeOffQuery};
+pub use client::PersonioClient;
+pub use time_offs::{AbsenceSource, TimeOffQuery};

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::http::{json_text, ErrorBody};
 
-/// A list response: `{"success", "metadata", "data": [...], "offset", "limit"}`.
+/// A list response: `{"success", "metadata", "data": [...], "offset", "limit"}`. The envelope's
+/// `offset` and `limit` only echo the request, so they are not read.
 #[derive(Debug, Deserialize)]
 pub struct ListEnvelope {
     /// Raw records, decoded one at a time so a bad one can be rejected alone.
@@ -17,10 +18,6 @@ pub struct ListEnvelope {
     pub data: Vec<Value>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
-    pub offset: Option<i64>,
-    #[serde(default, deserialize_with = "lenient_opt_i64")]
-    pub limit: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,15 +125,6 @@ pub struct HourlyPeriod {
     pub employee: Item<EmployeeRef>,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Employee {
-    pub id: Attr<LenientI64>,
-    #[serde(default)]
-    pub email: Option<Attr<Option<String>>>,
-    #[serde(default)]
-    pub status: Option<Attr<Option<String>>>,
-}
-
 /// A boolean Personio may send as `true`, `1`, `"true"` or `"1"` (and `null` for false).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FlexBool(pub bool);
@@ -182,7 +170,7 @@ fn as_i64(value: &Value) -> Option<i64> {
         Value::Number(n) => n
             .as_i64()
             .or_else(|| n.as_f64().filter(|x| x.fract() == 0.0).map(|x| x as i64)),
-        // The official example even shows `"offset": "0,"`.
+        // The official example even writes a number as `"0,"`.
         Value::String(s) => s.trim().trim_end_matches(',').trim().parse().ok(),
         _ => None,
     }
@@ -292,13 +280,12 @@ mod tests {
     #[test]
     fn envelope_numbers_may_be_strings() {
         let env: ListEnvelope = serde_json::from_str(
-            r#"{"success":true,"data":null,"offset":"0,","limit":"200","metadata":{"current_page":"2","total_pages":3}}"#,
+            r#"{"success":true,"data":null,"offset":"0,","limit":"200","metadata":{"total_elements":"0,","current_page":"2","total_pages":3}}"#,
         )
         .unwrap();
         assert!(env.data.is_empty());
-        assert_eq!(env.offset, Some(0));
-        assert_eq!(env.limit, Some(200));
         let meta = env.metadata.unwrap();
+        assert_eq!(meta.total_elements, Some(0));
         assert_eq!((meta.current_page, meta.total_pages), (Some(2), Some(3)));
     }
 }

@@ -24,7 +24,7 @@ use personio_productive_sync::sim::generate::{self, Counterpart, Org};
 use personio_productive_sync::sim::personio::SimTimeOff;
 use personio_productive_sync::sim::FaultSettings;
 
-use crate::support::{postgres_db, sim_env, sqlite_db, today, Harness, TestDb};
+use crate::support::{eventually, postgres_db, sim_env, sqlite_db, today, Harness, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_personio-productive-sync");
 
@@ -103,25 +103,25 @@ impl Proc {
 
     /// Polls stderr for a JSON log line matching `pred`; panics with the log at the deadline.
     async fn wait_for_log(&self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            let found = self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|v| pred(v));
-            if let Some(v) = found {
-                return v;
-            }
-            assert!(
-                Instant::now() < deadline,
+        let found = eventually(
+            Instant::now() + within,
+            Duration::from_millis(20),
+            async || {
+                self.stderr
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                    .find(|v| pred(v))
+            },
+        )
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
                 "no matching log line within {within:?}; stderr:\n{}",
                 self.stderr_text()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            )
+        })
     }
 
     /// Lets the process run until `stop` says so or the deadline passes; its exit status if it
@@ -131,15 +131,15 @@ impl Proc {
         deadline: Instant,
         stop: impl Fn() -> bool,
     ) -> Option<ExitStatus> {
-        loop {
-            if let Some(status) = self.child.try_wait().expect("polling the child") {
-                return Some(status);
+        // Some(None): `stop` said so while the process still ran.
+        let ended = eventually(deadline, Duration::from_millis(2), async || {
+            match self.child.try_wait().expect("polling the child") {
+                Some(status) => Some(Some(status)),
+                None => stop().then_some(None),
             }
-            if stop() || Instant::now() >= deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        })
+        .await;
+        ended.flatten()
     }
 
     /// Waits for the exit (panicking with the log after `within`), drains the output and checks
@@ -191,19 +191,16 @@ async fn send_signal(pid: u32, signal: &str) {
 
 /// `sync` to completion; panics with the log unless it exits 0.
 async fn sync_to_completion(env: &[(String, String)], args: &[&str]) -> Output {
-    let mut out = Proc::spawn(env, args)
-        .finish(Duration::from_secs(120))
-        .await;
     // A just-killed predecessor's PostgreSQL lock may take a moment to be freed (exit 75).
-    for _ in 0..50 {
-        if out.status.code() != Some(75) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        out = Proc::spawn(env, args)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let out = eventually(deadline, Duration::from_millis(100), async || {
+        let out = Proc::spawn(env, args)
             .finish(Duration::from_secs(120))
             .await;
-    }
+        (out.status.code() != Some(75)).then_some(out)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{args:?}: the run lock was still held after 10 s"));
     assert!(
         out.status.success(),
         "{args:?} exited with {:?}; stderr:\n{}",
@@ -559,10 +556,11 @@ async fn processes_sharing_a_postgres_database_never_sync_at_once() {
     let mut first = Proc::spawn(&env, &["sync"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     // The run is recorded only once its lock is taken.
-    while h.db.store.recent_runs(1).await.unwrap().is_empty() {
-        assert!(Instant::now() < deadline, "the first sync never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let started = eventually(deadline, Duration::from_millis(20), async || {
+        (!h.db.store.recent_runs(1).await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    assert!(started.is_some(), "the first sync never started");
 
     let second = Proc::spawn(&env, &["sync"])
         .finish(Duration::from_secs(30))

@@ -70,6 +70,57 @@ async fn setup() -> Setup {
     }
 }
 
+impl Setup {
+    /// An active person and a vacation event: (person, event), what most booking tests need.
+    fn person_and_vacation(&self) -> (i64, i64) {
+        let person = self
+            .sim
+            .add_person(SimPerson::new("A", "B", Some("a@example.com")));
+        (person, self.sim.add_event(SimEvent::new("Vacation")))
+    }
+
+    /// Seeds an absence booking over [from, to] (`YYYY-MM-DD`).
+    fn book(&self, person: i64, event: i64, from: &str, to: &str, minutes: i64) -> i64 {
+        self.sim.add_booking(SimBooking::absence(
+            person,
+            event,
+            date(from),
+            date(to),
+            minutes,
+        ))
+    }
+
+    /// Creating `draft` must fail with a 422, which is never worth retrying.
+    async fn refused_create(&self, draft: BookingDraft) -> ApiError {
+        let err = self.client.create_booking(&draft).await.unwrap_err();
+        assert_eq!(err.status(), Some(422), "{err}");
+        assert!(!err.is_transient());
+        err
+    }
+
+    /// A raw request to the simulator with the right credentials, for what the client never
+    /// sends.
+    fn raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("{}/api/v2{path}", self.server.url()))
+            .header("X-Auth-Token", TOKEN)
+            .header("X-Organization-Id", ORG)
+    }
+}
+
+/// The machine-readable code of a status error, read from the error itself.
+fn code(err: &ApiError) -> Option<&str> {
+    match err {
+        ApiError::Status { code, .. } => code.as_deref(),
+        _ => None,
+    }
+}
+
+/// A client pointed at a wiremock server.
+fn mock_client(mock: &MockServer) -> ProductiveClient {
+    client_for(&format!("{}/api/v2", mock.uri()))
+}
+
 fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
@@ -93,11 +144,6 @@ fn draft(person_id: i64, event_id: i64, from: &str, to: &str, minutes: i64) -> B
         },
         note: "personio:absence_period:42".to_string(),
     }
-}
-
-/// A raw request to the simulator with the right credentials, for what the client never sends.
-fn raw(server: &SimServer) -> (reqwest::Client, String) {
-    (reqwest::Client::new(), format!("{}/api/v2", server.url()))
 }
 
 fn fixture(name: &str) -> String {
@@ -230,7 +276,7 @@ async fn unparseable_availabilities_reject_the_person_not_the_call() {
         )
         .mount(&mock)
         .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let client = mock_client(&mock);
     let fetched = client.people().await.unwrap();
     let ids: Vec<i64> = fetched.items.iter().map(|p| p.id).collect();
     assert_eq!(ids, vec![1234567, 1234568, 1234569]);
@@ -256,10 +302,7 @@ async fn unparseable_availabilities_reject_the_person_not_the_call() {
 #[tokio::test]
 async fn bookings_over_200_are_read_by_following_links() {
     let s = setup().await;
-    let person = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let event = s.sim.add_event(SimEvent::new("Vacation"));
+    let (person, event) = s.person_and_vacation();
     let mut expected = BTreeSet::new();
     for i in 0..450 {
         let day = date("2024-01-01") + chrono::Days::new(i);
@@ -289,31 +332,10 @@ async fn bookings_over_200_are_read_by_following_links() {
 #[tokio::test]
 async fn booking_date_filters_match_on_overlap() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
-    let january = s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-01-01"),
-        date("2024-01-31"),
-        480,
-    ));
-    let february = s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-02-10"),
-        date("2024-02-12"),
-        480,
-    ));
-    s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-03-01"),
-        date("2024-03-01"),
-        480,
-    ));
+    let (p, e) = s.person_and_vacation();
+    let january = s.book(p, e, "2024-01-01", "2024-01-31", 480);
+    let february = s.book(p, e, "2024-02-10", "2024-02-12", 480);
+    s.book(p, e, "2024-03-01", "2024-03-01", 480);
     let ids = |f: BookingFilter| {
         let client = s.client.clone();
         async move {
@@ -393,17 +415,8 @@ async fn long_id_filters_are_chunked_and_combined() {
 #[tokio::test]
 async fn single_booking_and_missing_booking() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
-    let id = s.sim.add_booking(SimBooking::absence(
-        p,
-        e,
-        date("2024-05-06"),
-        date("2024-05-07"),
-        240,
-    ));
+    let (p, e) = s.person_and_vacation();
+    let id = s.book(p, e, "2024-05-06", "2024-05-07", 240);
     let booking = s.client.booking(id).await.unwrap().expect("exists");
     assert_eq!(booking.person_id, p);
     assert_eq!(booking.event_id, Some(e));
@@ -418,10 +431,7 @@ async fn single_booking_and_missing_booking() {
 #[tokio::test]
 async fn create_booking_is_flat_and_the_server_computes_total_time() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
+    let (p, e) = s.person_and_vacation();
     // Monday to Sunday: five working days of four hours.
     let created = s
         .client
@@ -461,7 +471,7 @@ async fn create_body_uses_flat_attributes_and_never_total_time() {
         ))
         .mount(&mock)
         .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let client = mock_client(&mock);
     let created = client
         .create_booking(&draft(1, 2, "2024-05-06", "2024-05-06", 225))
         .await
@@ -493,19 +503,13 @@ async fn create_body_uses_flat_attributes_and_never_total_time() {
 #[tokio::test]
 async fn relationships_form_is_rejected_unless_the_knob_allows_it() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
+    let (p, e) = s.person_and_vacation();
     let body = json!({"data":{"type":"bookings",
         "attributes":{"started_on":"2024-05-06","ended_on":"2024-05-06","booking_method_id":1,"time":480},
         "relationships":{"person":{"data":{"type":"people","id":p.to_string()}},
                          "event":{"data":{"type":"events","id":e.to_string()}}}}});
-    let (http, base) = raw(&s.server);
     let post = || {
-        http.post(format!("{base}/bookings"))
-            .header("X-Auth-Token", TOKEN)
-            .header("X-Organization-Id", ORG)
+        s.raw(reqwest::Method::POST, "/bookings")
             .header("Content-Type", "application/vnd.api+json")
             .body(body.to_string())
             .send()
@@ -524,10 +528,7 @@ async fn relationships_form_is_rejected_unless_the_knob_allows_it() {
 #[tokio::test]
 async fn update_and_delete_booking() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
+    let (p, e) = s.person_and_vacation();
     let created = s
         .client
         .create_booking(&draft(p, e, "2024-05-06", "2024-05-06", 480))
@@ -603,13 +604,9 @@ async fn limited_event_fails_with_entitlements_required() {
         ..SimEvent::new("Vacation")
     });
     let err = s
-        .client
-        .create_booking(&draft(p, e, "2024-05-06", "2024-05-06", 480))
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(422));
-    assert_eq!(err.code(), Some("entitlements_required"));
-    assert!(!err.is_transient());
+        .refused_create(draft(p, e, "2024-05-06", "2024-05-06", 480))
+        .await;
+    assert_eq!(code(&err), Some("entitlements_required"));
     assert!(err.to_string().contains("data/attributes/event"), "{err}");
     assert!(s.sim.bookings().is_empty());
 }
@@ -623,11 +620,8 @@ async fn deactivated_person_fails_with_422_on_person() {
     });
     let e = s.sim.add_event(SimEvent::new("Vacation"));
     let err = s
-        .client
-        .create_booking(&draft(p, e, "2024-05-06", "2024-05-06", 480))
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(422));
+        .refused_create(draft(p, e, "2024-05-06", "2024-05-06", 480))
+        .await;
     assert_eq!(
         err.to_string(),
         "productive: HTTP 422: Invalid Attribute: is deactivated (data/attributes/person)"
@@ -637,16 +631,10 @@ async fn deactivated_person_fails_with_422_on_person() {
 #[tokio::test]
 async fn end_before_start_fails_with_422() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
+    let (p, e) = s.person_and_vacation();
     let err = s
-        .client
-        .create_booking(&draft(p, e, "2024-05-08", "2024-05-06", 480))
-        .await
-        .unwrap_err();
-    assert_eq!(err.status(), Some(422));
+        .refused_create(draft(p, e, "2024-05-08", "2024-05-06", 480))
+        .await;
     assert!(
         err.to_string().contains("data/attributes/ended_on"),
         "{err}"
@@ -726,11 +714,8 @@ async fn paid_remote_work_event_is_refused() {
 async fn deleting_an_active_event_conflicts() {
     let s = setup().await;
     let e = s.sim.add_event(SimEvent::new("Vacation"));
-    let (http, base) = raw(&s.server);
     let delete = || {
-        http.delete(format!("{base}/events/{e}"))
-            .header("X-Auth-Token", TOKEN)
-            .header("X-Organization-Id", ORG)
+        s.raw(reqwest::Method::DELETE, &format!("/events/{e}"))
             .send()
     };
     let conflict = delete().await.unwrap();
@@ -748,11 +733,8 @@ async fn deleting_an_active_event_conflicts() {
 #[tokio::test]
 async fn write_without_json_api_content_type_is_415() {
     let s = setup().await;
-    let (http, base) = raw(&s.server);
-    let response = http
-        .post(format!("{base}/events"))
-        .header("X-Auth-Token", TOKEN)
-        .header("X-Organization-Id", ORG)
+    let response = s
+        .raw(reqwest::Method::POST, "/events")
         .header("Content-Type", "application/json")
         .body(r#"{"data":{"type":"events","attributes":{"name":"X"}}}"#)
         .send()
@@ -769,7 +751,7 @@ async fn revoked_token_gives_401_invalid_auth_token() {
     s.sim.revoke_token();
     let err = s.client.people().await.unwrap_err();
     assert_eq!(err.status(), Some(401));
-    assert_eq!(err.code(), Some("invalid_auth_token"));
+    assert_eq!(code(&err), Some("invalid_auth_token"));
     assert!(!err.is_transient());
     assert!(!err.to_string().contains(TOKEN));
 }
@@ -777,9 +759,9 @@ async fn revoked_token_gives_401_invalid_auth_token() {
 #[tokio::test]
 async fn wrong_organization_gives_403() {
     let s = setup().await;
-    let (http, base) = raw(&s.server);
-    let response = http
-        .get(format!("{base}/people"))
+    // Not `raw`: that sends the right organization.
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v2/people", s.server.url()))
         .header("X-Auth-Token", TOKEN)
         .header("X-Organization-Id", "1")
         .send()
@@ -791,18 +773,12 @@ async fn wrong_organization_gives_403() {
 #[tokio::test]
 async fn unknown_filter_is_400_and_booking_type_is_ignored() {
     let s = setup().await;
-    let p = s
-        .sim
-        .add_person(SimPerson::new("A", "B", Some("a@example.com")));
-    let e = s.sim.add_event(SimEvent::new("Vacation"));
+    let (p, e) = s.person_and_vacation();
     let d = date("2024-05-06");
     s.sim.add_booking(SimBooking::absence(p, e, d, d, 480));
     s.sim.add_booking(SimBooking::service(p, 9, d, d, 480));
-    let (http, base) = raw(&s.server);
     let get = |query: &'static str| {
-        http.get(format!("{base}/bookings?{query}"))
-            .header("X-Auth-Token", TOKEN)
-            .header("X-Organization-Id", ORG)
+        s.raw(reqwest::Method::GET, &format!("/bookings?{query}"))
             .send()
     };
     let bogus = get("filter[bogus_xyz]=1").await.unwrap();
@@ -836,13 +812,7 @@ async fn unknown_filter_is_400_and_booking_type_is_ignored() {
 async fn simulator_enforces_the_request_count_limit() {
     let s = setup().await;
     s.sim.set_rate_limit_scale(0.03);
-    let (http, base) = raw(&s.server);
-    let get = || {
-        http.get(format!("{base}/people"))
-            .header("X-Auth-Token", TOKEN)
-            .header("X-Organization-Id", ORG)
-            .send()
-    };
+    let get = || s.raw(reqwest::Method::GET, "/people").send();
     for _ in 0..3 {
         assert_eq!(get().await.unwrap().status(), 200);
     }
@@ -918,7 +888,7 @@ fn fixtures_parse_with_the_wire_types() {
         reqwest::StatusCode::UNPROCESSABLE_ENTITY,
         fixture("entitlement_error.json").as_bytes(),
     );
-    assert_eq!(err.code(), Some("entitlements_required"));
+    assert_eq!(code(&err), Some("entitlements_required"));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -933,13 +903,29 @@ fn people_page(next: Option<&str>) -> Value {
     })
 }
 
+/// People answered with `first` once, then with a good page.
+async fn mock_failing_once(first: ResponseTemplate) -> (MockServer, ProductiveClient) {
+    let mock = MockServer::start().await;
+    Mock::given(path("/api/v2/people"))
+        .respond_with(first)
+        .up_to_n_times(1)
+        .mount(&mock)
+        .await;
+    Mock::given(path("/api/v2/people"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(people_page(None)))
+        .mount(&mock)
+        .await;
+    let client = mock_client(&mock);
+    (mock, client)
+}
+
 async fn mock_with(response: ResponseTemplate) -> (MockServer, ProductiveClient) {
     let mock = MockServer::start().await;
     Mock::given(path("/api/v2/people"))
         .respond_with(response)
         .mount(&mock)
         .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let client = mock_client(&mock);
     (mock, client)
 }
 
@@ -961,7 +947,7 @@ async fn pagination_that_loops_is_stopped() {
         .respond_with(ResponseTemplate::new(200).set_body_json(people_page(Some(&same))))
         .mount(&mock)
         .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let client = mock_client(&mock);
     let err = client.people().await.unwrap_err();
     assert!(err.to_string().contains("loops"), "{err}");
     assert!(mock.received_requests().await.unwrap().len() <= 3);
@@ -990,22 +976,13 @@ async fn timeout_is_a_clear_transient_error() {
 
 #[tokio::test]
 async fn rate_limited_read_waits_for_the_reset_then_succeeds() {
-    let mock = MockServer::start().await;
-    Mock::given(path("/api/v2/people"))
-        .respond_with(
-            ResponseTemplate::new(429)
-                .insert_header("X-RateLimit-Reset", "1")
-                .set_body_json(json!({"errors":[{"status":429,"title":"Too many requests",
-                    "detail":"Rate limit reached. Try again later","limit":100}]})),
-        )
-        .up_to_n_times(1)
-        .mount(&mock)
-        .await;
-    Mock::given(path("/api/v2/people"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(people_page(None)))
-        .mount(&mock)
-        .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let (_mock, client) = mock_failing_once(
+        ResponseTemplate::new(429)
+            .insert_header("X-RateLimit-Reset", "1")
+            .set_body_json(json!({"errors":[{"status":429,"title":"Too many requests",
+                "detail":"Rate limit reached. Try again later","limit":100}]})),
+    )
+    .await;
     let started = std::time::Instant::now();
     let people = client.people().await.unwrap();
     assert_eq!(people.items.len(), 1);
@@ -1014,19 +991,10 @@ async fn rate_limited_read_waits_for_the_reset_then_succeeds() {
 
 #[tokio::test]
 async fn server_error_on_a_read_is_retried() {
-    let mock = MockServer::start().await;
-    Mock::given(path("/api/v2/people"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(
-            json!({"errors":[{"status":500,"title":"Server Error","detail":"An error occured on the server"}]}),
-        ))
-        .up_to_n_times(1)
-        .mount(&mock)
-        .await;
-    Mock::given(path("/api/v2/people"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(people_page(None)))
-        .mount(&mock)
-        .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let (mock, client) = mock_failing_once(ResponseTemplate::new(500).set_body_json(
+        json!({"errors":[{"status":500,"title":"Server Error","detail":"An error occured on the server"}]}),
+    ))
+    .await;
     assert_eq!(client.people().await.unwrap().items[0].id, 1);
     assert_eq!(mock.received_requests().await.unwrap().len(), 2);
 }
@@ -1041,7 +1009,7 @@ async fn server_error_on_a_write_is_not_retried() {
         ))
         .mount(&mock)
         .await;
-    let client = client_for(&format!("{}/api/v2", mock.uri()));
+    let client = mock_client(&mock);
     let err = client
         .create_booking(&draft(1, 2, "2024-05-06", "2024-05-06", 480))
         .await

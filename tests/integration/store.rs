@@ -10,7 +10,7 @@ use personio_productive_sync::domain::{
 };
 use personio_productive_sync::store::{BookingKey, Issue, RunLock, Store, TypeMapping};
 
-use crate::support::{all_dbs, postgres_db};
+use crate::support::{all_dbs, eventually, postgres_db};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -327,17 +327,13 @@ async fn assert_refused(store: &Store, scheme: &str) {
 
 /// Takes the lock, trying until `patience` has passed (once if it is zero).
 async fn lock_within(store: &Store, patience: StdDuration, scheme: &str) -> RunLock {
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Some(lock) = store.try_lock().await.unwrap() {
-            return lock;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{scheme}: the lock is still held after {patience:?}"
-        );
-        tokio::time::sleep(StdDuration::from_millis(20)).await;
-    }
+    eventually(
+        Instant::now() + patience,
+        StdDuration::from_millis(20),
+        async || store.try_lock().await.unwrap(),
+    )
+    .await
+    .unwrap_or_else(|| panic!("{scheme}: the lock is still held after {patience:?}"))
 }
 
 #[tokio::test]

@@ -68,6 +68,26 @@ pub async fn all_dbs() -> Vec<(&'static str, TestDb)> {
     ]
 }
 
+/// Asks `probe` until it answers `Some`, at least once and never after `deadline`, pausing
+/// `every` between looks (how often a look is worth its cost); `None` when the deadline passed
+/// first. The caller says what was expected when it panics on `None`.
+pub async fn eventually<T>(
+    deadline: std::time::Instant,
+    every: std::time::Duration,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> Option<T> {
+    loop {
+        if let Some(found) = probe().await {
+            return Some(found);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        tokio::time::sleep(left.min(every)).await;
+    }
+}
+
 // ---- end-to-end harness: both simulators, a store and the engine --------------------------------
 
 use std::collections::BTreeMap;
