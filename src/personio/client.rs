@@ -87,7 +87,10 @@ impl PersonioClient {
     }
 
     /// Reads a page-numbered endpoint (time-offs, absence-periods) to its end, de-duplicating
-    /// records that repeat across page boundaries.
+    /// records that repeat across page boundaries. What the sync concludes from a read includes
+    /// deletions, so the read must prove it is complete: it ends only on a page shorter than the
+    /// page size, and fails when a page repeats what was read, when a page comes back short
+    /// while the metadata says more follow, or when fewer records arrived than it announced.
     pub(super) async fn read_numbered_pages<T>(
         &self,
         path: &str,
@@ -101,23 +104,30 @@ impl PersonioClient {
             params.push(("limit", NUMBERED_PAGE_LIMIT.to_string()));
             params.push(("offset", page_number.to_string()));
             let page = self.page(path, &params).await?;
-            if page.data.is_empty() {
-                return Ok(fetched);
-            }
-            let before = seen.len();
             let count = page.data.len();
+            let before = seen.len();
             for record in page.data {
                 collect(&mut fetched, &mut seen, record, &convert);
             }
-            let meta = page.metadata.unwrap_or_default();
-            let done = match (meta.current_page, meta.total_pages) {
-                (Some(current), Some(total)) => current >= total,
-                _ => count < NUMBERED_PAGE_LIMIT,
-            };
-            // A page with nothing new means the server ignores the page number.
-            if done || seen.len() == before {
-                return Ok(fetched);
+            if count > 0 && seen.len() == before {
+                return Err(short_read(format!(
+                    "page {page_number} repeated records already read (is the page number ignored?)"
+                )));
             }
+            if count >= NUMBERED_PAGE_LIMIT {
+                continue;
+            }
+            let meta = page.metadata.unwrap_or_default();
+            if let Some(total) = meta.total_pages.filter(|t| *t > page_number as i64) {
+                return Err(short_read(format!(
+                    "page {page_number} of {total} held only {count} records"
+                )));
+            }
+            let read = (fetched.items.len() + fetched.rejected.len()) as i64;
+            if let Some(total) = meta.total_elements.filter(|t| *t > read) {
+                return Err(short_read(format!("{read} of {total} records arrived")));
+            }
+            return Ok(fetched);
         }
         Err(endless(MAX_PAGES))
     }
@@ -132,7 +142,11 @@ impl PersonioClient {
     }
 
     /// A GET with the bearer token; a 401 means the token went stale, so it is renewed once.
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Reply, ApiError> {
+    pub(super) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Reply, ApiError> {
         let url = self.http.url(path);
         let mut renewed = false;
         loop {
@@ -157,6 +171,14 @@ impl PersonioClient {
                 other => return other,
             }
         }
+    }
+}
+
+/// A read that cannot show it is complete: nothing may be concluded from what it lacks.
+fn short_read(message: String) -> ApiError {
+    ApiError::Protocol {
+        api: API,
+        message: format!("incomplete read: {message}"),
     }
 }
 

@@ -6,4 +6,4 @@ mod token;
 pub mod wire;
 
 pub use client::PersonioClient;
-pub use time_offs::{AbsenceSource, TimeOffQuery};
+pub use time_offs::{AbsenceSource, Lookup, TimeOffQuery};

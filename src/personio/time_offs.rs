@@ -4,7 +4,7 @@
 use chrono::{Days, NaiveDate};
 use serde_json::Value;
 
-use super::client::PersonioClient;
+use super::client::{PersonioClient, API};
 use super::wire;
 use crate::domain::model::{
     AbsencePeriod, AbsenceType, AbsenceUnit, Fetched, HourlyAbsence, PeriodStatus, RejectedRecord,
@@ -13,17 +13,55 @@ use crate::http::ApiError;
 
 /// Largest page the time-off-types endpoint accepts.
 const TYPES_LIMIT: usize = 200;
-/// The v1 time-offs filter may only return periods fully inside the window, so the request
-/// window is widened by a year each side and the result filtered locally.
-const WINDOW_WIDENING: Days = Days::new(366);
+/// The v1 time-offs filter may return only the periods lying wholly inside the dates it is sent,
+/// so a read asks from a year before the window (unless told to reach further back) to ten years
+/// after it, and filters locally.
+const REACH_BACK: Days = Days::new(366);
+const REACH_AHEAD: Days = Days::new(3660);
 
-/// Periods overlapping [from, to] (inclusive local dates); with updated_from, only those
-/// created/changed since that date.
+/// Periods that end on or after `from` and start on or before `to` (inclusive local dates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeOffQuery {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// Only those created or changed since this day, whatever their dates.
     pub updated_from: Option<NaiveDate>,
+    /// Ask for periods starting on or after this day instead of a year before `from` (a first
+    /// read reaches far back for long absences).
+    pub reach_back: Option<NaiveDate>,
+}
+
+impl TimeOffQuery {
+    pub fn window(from: NaiveDate, to: NaiveDate) -> Self {
+        Self {
+            from,
+            to,
+            updated_from: None,
+            reach_back: None,
+        }
+    }
+
+    /// The dates sent: periods wholly inside them are returned whichever way Personio filters.
+    fn sent(&self) -> (NaiveDate, NaiveDate) {
+        let start = self.reach_back.unwrap_or(self.from - REACH_BACK);
+        (start, self.to + REACH_AHEAD)
+    }
+
+    /// Whether this read, when it is a whole one (no `updated_from`), is sure to return `p` if
+    /// it still exists: only then may its absence from the answer be taken for deletion.
+    pub fn could_return(&self, p: &AbsencePeriod) -> bool {
+        let (start, end) = self.sent();
+        self.updated_from.is_none() && p.start >= start && p.end <= end
+    }
+}
+
+/// What a lookup by id found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<T> {
+    Found(T),
+    /// 404: deleted (Personio deletes rejected requests too).
+    Gone,
+    Unreadable(RejectedRecord),
 }
 
 /// Where absences come from; the seam for a later API v2 source.
@@ -31,6 +69,8 @@ pub struct TimeOffQuery {
 pub trait AbsenceSource: Send + Sync {
     async fn absence_types(&self) -> Result<Fetched<AbsenceType>, ApiError>;
     async fn time_offs(&self, query: &TimeOffQuery) -> Result<Fetched<AbsencePeriod>, ApiError>;
+    /// One period by id, to confirm a period no whole read could have returned.
+    async fn time_off(&self, id: i64) -> Result<Lookup<AbsencePeriod>, ApiError>;
     async fn hourly_absences(
         &self,
         query: &TimeOffQuery,
@@ -45,16 +85,21 @@ impl AbsenceSource for PersonioClient {
     }
 
     async fn time_offs(&self, query: &TimeOffQuery) -> Result<Fetched<AbsencePeriod>, ApiError> {
-        let mut params = vec![
-            ("start_date", (query.from - WINDOW_WIDENING).to_string()),
-            ("end_date", (query.to + WINDOW_WIDENING).to_string()),
-        ];
-        if let Some(since) = query.updated_from {
-            // One day of overlap covers changes late on the previous run's day in any zone;
-            // the parameter was renamed, so both spellings are sent.
-            let since = (since - Days::new(1)).to_string();
-            params.push(("updated_from", since.clone()));
-            params.push(("updated_since", since));
+        let mut params = Vec::new();
+        match query.updated_from {
+            None => {
+                let (start, end) = query.sent();
+                params.push(("start_date", start.to_string()));
+                params.push(("end_date", end.to_string()));
+            }
+            Some(since) => {
+                // Changes of periods of any dates (a long absence edited years after it began).
+                // One day of overlap covers changes late on the previous run's day in any zone;
+                // the parameter was renamed, so both spellings are sent.
+                let since = (since - Days::new(1)).to_string();
+                params.push(("updated_from", since.clone()));
+                params.push(("updated_since", since));
+            }
         }
         let mut fetched = self
             .read_numbered_pages("/v1/company/time-offs", &params, time_off)
@@ -63,6 +108,19 @@ impl AbsenceSource for PersonioClient {
             .items
             .retain(|p| p.start <= query.to && p.end >= query.from);
         Ok(fetched)
+    }
+
+    async fn time_off(&self, id: i64) -> Result<Lookup<AbsencePeriod>, ApiError> {
+        let reply = match self.get(&format!("/v1/company/time-offs/{id}"), &[]).await {
+            Ok(reply) => reply,
+            Err(e) if e.status() == Some(404) => return Ok(Lookup::Gone),
+            Err(e) => return Err(e),
+        };
+        let single: wire::Single = reply.json(API)?;
+        Ok(match time_off(single.data) {
+            Ok(p) => Lookup::Found(p),
+            Err(rejected) => Lookup::Unreadable(rejected),
+        })
     }
 
     async fn hourly_absences(

@@ -20,6 +20,13 @@ pub struct ListEnvelope {
     pub metadata: Option<Metadata>,
 }
 
+/// A single-record response: `{"success", "data": {...}}`; the record is decoded on its own so
+/// that a bad one is reported, not fatal.
+#[derive(Debug, Deserialize)]
+pub struct Single {
+    pub data: Value,
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Metadata {
     #[serde(default, deserialize_with = "lenient_opt_i64")]

@@ -1,13 +1,16 @@
-//! The Personio period cache and the cursors: a full read replaces the cache, an incremental
-//! read (`updated_from` the last read's day) patches it.
+//! The Personio period cache and the cursors. Every run establishes the complete set of
+//! in-scope periods, so that a deleted, rejected or no-longer-approved period loses its bookings in
+//! the run that first sees it: a whole read of the window, the changes since the last run (a long
+//! absence edited years after it began), and a lookup by id of every cached period the whole read
+//! could not have returned (an absence that began long before the window).
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Months, NaiveDate, Utc};
 
 use crate::domain::window::Window;
-use crate::domain::AbsencePeriod;
-use crate::personio::TimeOffQuery;
+use crate::domain::{AbsencePeriod, RejectedRecord};
+use crate::personio::{Lookup, TimeOffQuery};
 use crate::store::Issue;
 
 use super::error::SyncError;
@@ -15,13 +18,17 @@ use super::issues::Issues;
 use super::run::Syncer;
 
 const CURSOR_LAST_FULL: &str = "last_full_reconcile";
-const CURSOR_UPDATED_FROM: &str = "personio_updated_from";
+/// The day of the last complete read; absent until the first one, which reaches far back.
+const CURSOR_CHANGES_SINCE: &str = "personio_changes_since";
+/// How far back the first read looks for absences that are still going on (parental leave of
+/// several years): Personio may return only periods lying wholly inside the dates it is sent.
+const FIRST_READ_REACH: Months = Months::new(120);
 
-/// The periods a run knows: the cache patched with what Personio just sent.
+/// The periods a run knows: the cache brought in line with Personio.
 pub struct Periods {
     pub items: Vec<AbsencePeriod>,
     pub issues: Vec<Issue>,
-    /// Every record of the read was readable, so the incremental cursor may move.
+    /// Every record of the read was readable, so the changes cursor may move.
     pub complete: bool,
 }
 
@@ -39,55 +46,55 @@ impl Syncer {
         Ok(since >= self.settings.full_reconcile_interval)
     }
 
-    /// The time-offs query of this run: the window, and for an incremental run the day of the
-    /// last read, one day back for overlap (Personio filters by date and its clock is not ours).
-    pub(super) async fn period_query(
-        &self,
-        window: &Window,
-        full: bool,
-    ) -> Result<TimeOffQuery, SyncError> {
-        let updated_from = if full {
-            None
-        } else {
-            self.store
-                .cursor(CURSOR_UPDATED_FROM)
-                .await?
-                .and_then(|d| d.parse::<NaiveDate>().ok())
-                .and_then(|d| d.pred_opt())
-        };
-        Ok(TimeOffQuery {
-            from: window.start,
-            to: window.horizon,
-            updated_from,
-        })
-    }
-
-    /// Reads the periods and merges them into the cache (stored unless `dry`).
+    /// Reads the in-scope periods and brings the cache in line with them (stored unless `dry`).
     pub(super) async fn read_periods(
         &self,
-        query: &TimeOffQuery,
-        full: bool,
+        window: &Window,
         dry: bool,
         issues: &Issues<'_>,
     ) -> Result<Periods, SyncError> {
+        let personio = |e| SyncError::Personio(e);
         let cached = self.store.periods().await?;
-        let read = self
-            .personio
-            .time_offs(query)
-            .await
-            .map_err(SyncError::Personio)?;
-        // A period Personio sent but we could not read is not gone: keep what we know of it. If
-        // a broken record has no readable id, nothing can be concluded from its absence.
-        let unreadable: Option<HashSet<i64>> = read
-            .rejected
+        let since = self
+            .store
+            .cursor(CURSOR_CHANGES_SINCE)
+            .await?
+            .and_then(|d| d.parse::<NaiveDate>().ok());
+        let mut whole = TimeOffQuery::window(window.start, window.horizon);
+        if since.is_none() {
+            whole.reach_back = window.start.checked_sub_months(FIRST_READ_REACH);
+        }
+        let read = self.personio.time_offs(&whole).await.map_err(personio)?;
+        let mut rejected = read.rejected;
+        let mut current: BTreeMap<i64, AbsencePeriod> =
+            read.items.into_iter().map(|p| (p.id, p)).collect();
+        if let Some(since) = since {
+            let changes = TimeOffQuery {
+                updated_from: Some(since),
+                ..whole
+            };
+            let changed = self.personio.time_offs(&changes).await.map_err(personio)?;
+            rejected.extend(changed.rejected);
+            current.extend(changed.items.into_iter().map(|p| (p.id, p)));
+        }
+        let unconfirmed: Vec<i64> = cached
             .iter()
-            .map(|r| r.id.as_deref().and_then(|id| id.parse().ok()))
+            .filter(|p| !current.contains_key(&p.id) && !whole.could_return(p))
+            .filter(|p| window.covers(p.end))
+            .map(|p| p.id)
             .collect();
-        let (items, changed, removals) = merge_periods(
-            cached,
-            read.items,
-            if full { unreadable.as_ref() } else { None },
-        );
+        for id in unconfirmed {
+            match self.personio.time_off(id).await.map_err(personio)? {
+                Lookup::Found(p) if window.covers(p.end) => {
+                    current.insert(p.id, p);
+                }
+                Lookup::Found(_) | Lookup::Gone => {}
+                Lookup::Unreadable(r) => rejected.push(r),
+            }
+        }
+        let unreadable = unreadable_ids(&rejected);
+        let (items, changed, removals) =
+            merge_periods(cached, current.into_values().collect(), unreadable.as_ref());
         if !dry {
             self.store
                 .update_periods(only(&items, &changed), &removals)
@@ -95,8 +102,8 @@ impl Syncer {
         }
         Ok(Periods {
             items,
-            issues: issues.unreadable("periods", &read.rejected),
-            complete: read.rejected.is_empty(),
+            issues: issues.unreadable("periods", &rejected),
+            complete: rejected.is_empty(),
         })
     }
 
@@ -110,7 +117,7 @@ impl Syncer {
     ) -> Result<(), SyncError> {
         if periods_complete {
             self.store
-                .set_cursor(CURSOR_UPDATED_FROM, &window.today.to_string())
+                .set_cursor(CURSOR_CHANGES_SINCE, &window.today.to_string())
                 .await?;
         }
         if full {
@@ -122,18 +129,27 @@ impl Syncer {
     }
 }
 
-/// Merges a read into the cached periods. A full read (`full_except` holds the ids of records it
-/// could not read) is the whole truth: what it lacks is gone. An incremental read (`None`) only
-/// brings changes. Returns the merged set, the ids of the periods that changed (by id, not
-/// copies: on a first sync that is all of them) and the ids of those gone.
+/// The ids of records Personio sent but we could not read: not gone, so what we know of them is
+/// kept. `None` when one has no readable id: then nothing can be concluded from an absence.
+fn unreadable_ids(rejected: &[RejectedRecord]) -> Option<HashSet<i64>> {
+    rejected
+        .iter()
+        .map(|r| r.id.as_deref().and_then(|id| id.parse().ok()))
+        .collect()
+}
+
+/// Merges the periods Personio holds in scope into the cached ones: what `current` lacks is gone,
+/// except the records it could not read (`unreadable`; `None`: nothing is gone). Returns the
+/// merged set, the ids of the periods that changed (by id, not copies: on a first sync that is
+/// all of them) and the ids of those gone.
 fn merge_periods(
     cached: Vec<AbsencePeriod>,
-    read: Vec<AbsencePeriod>,
-    full_except: Option<&HashSet<i64>>,
+    current: Vec<AbsencePeriod>,
+    unreadable: Option<&HashSet<i64>>,
 ) -> (Vec<AbsencePeriod>, HashSet<i64>, Vec<i64>) {
     let mut merged: BTreeMap<i64, AbsencePeriod> = cached.into_iter().map(|p| (p.id, p)).collect();
-    let seen: HashSet<i64> = read.iter().map(|p| p.id).collect();
-    let removals: Vec<i64> = match full_except {
+    let seen: HashSet<i64> = current.iter().map(|p| p.id).collect();
+    let removals: Vec<i64> = match unreadable {
         Some(unreadable) => merged
             .keys()
             .copied()
@@ -145,7 +161,7 @@ fn merge_periods(
         merged.remove(id);
     }
     let mut changed = HashSet::new();
-    for p in read {
+    for p in current {
         if merged.get(&p.id) != Some(&p) {
             changed.insert(p.id);
             merged.insert(p.id, p);
@@ -184,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn full_reads_replace_the_cache_and_incremental_reads_patch_it() {
+    fn what_personio_no_longer_holds_leaves_the_cache_unless_unreadable() {
         let cached = vec![period(1, "2026-12-01"), period(2, "2026-12-02")];
         let (merged, changed, removals) = merge_periods(
             cached.clone(),

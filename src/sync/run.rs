@@ -13,7 +13,7 @@ use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
 use crate::domain::AbsencePeriod;
 use crate::domain::JournalEntry;
-use crate::personio::AbsenceSource;
+use crate::personio::{AbsenceSource, TimeOffQuery};
 use crate::productive::ProductiveClient;
 use crate::store::{Issue, Store};
 use crate::telemetry::error_chain;
@@ -236,14 +236,14 @@ impl Syncer {
 
         let people = self.read_people(&run.issues).await?;
         issues.insert("people", people.issues);
-        let query = self.period_query(&run.window, run.full).await?;
-        let periods = self
-            .read_periods(&query, run.full, run.dry, &run.issues)
-            .await?;
+        let periods = self.read_periods(&run.window, run.dry, &run.issues).await?;
         issues.insert("periods", periods.issues);
         let (want, known) = desire(periods.items, people.index, &events, &run.window);
         let hourly = match run.full {
-            true => Some(self.read_hourly(&query, &run.issues).await?),
+            true => {
+                let query = TimeOffQuery::window(run.window.start, run.window.horizon);
+                Some(self.read_hourly(&query, &run.issues).await?)
+            }
             false => None,
         };
 

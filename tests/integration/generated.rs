@@ -31,6 +31,7 @@ async fn a_generated_2000_employee_organisation_reads_back_exactly() {
             from,
             to,
             updated_from: None,
+            reach_back: None,
         })
         .await
         .map_err(SyncError::Personio)

@@ -1,6 +1,7 @@
 //! The one integration-test binary: modules by area.
 
 mod demo;
+mod exact;
 mod generated;
 mod personio;
 mod process;

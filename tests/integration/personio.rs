@@ -111,6 +111,7 @@ fn window(from: NaiveDate, to: NaiveDate) -> TimeOffQuery {
         from,
         to,
         updated_from: None,
+        reach_back: None,
     }
 }
 
@@ -290,6 +291,7 @@ async fn updated_from_returns_only_recent_changes() {
     let got = client
         .time_offs(&TimeOffQuery {
             updated_from: Some(d(2024, 1, 20)),
+            reach_back: None,
             ..window(d(2024, 1, 1), d(2024, 3, 31))
         })
         .await
@@ -688,12 +690,28 @@ async fn sends_credentials_in_the_body_and_both_update_filters() {
         .expect(1)
         .mount(&server)
         .await;
+    // The changes since a day carry no dates (a long absence edited years after it began);
+    // a whole read asks from a year before the window to ten years after it.
     Mock::given(method("GET"))
         .and(path("/v1/company/time-offs"))
         .and(query_param("updated_from", "2024-03-09"))
         .and(query_param("updated_since", "2024-03-09"))
+        .and(wiremock::matchers::query_param_is_missing("start_date"))
+        .and(wiremock::matchers::query_param_is_missing("end_date"))
+        .and(query_param("offset", "1"))
+        .and(query_param("limit", "200"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_raw(fixture("time-offs-official.json"), "application/json"),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/company/time-offs"))
+        .and(wiremock::matchers::query_param_is_missing("updated_from"))
         .and(query_param("start_date", "2023-02-28"))
-        .and(query_param("end_date", "2025-04-30"))
+        .and(query_param("end_date", "2034-05-07"))
         .and(query_param("offset", "1"))
         .and(query_param("limit", "200"))
         .and(wiremock::matchers::header(
@@ -712,14 +730,14 @@ async fn sends_credentials_in_the_body_and_both_update_filters() {
         .expect(1)
         .mount(&server)
         .await;
-    client(&server.uri())
-        .time_offs(&TimeOffQuery {
-            from: d(2024, 2, 29),
-            to: d(2024, 4, 29),
-            updated_from: Some(d(2024, 3, 10)),
-        })
-        .await
-        .unwrap();
+    let client = client(&server.uri());
+    let whole = TimeOffQuery::window(d(2024, 2, 29), d(2024, 4, 29));
+    client.time_offs(&whole).await.unwrap();
+    let changes = TimeOffQuery {
+        updated_from: Some(d(2024, 3, 10)),
+        ..whole
+    };
+    client.time_offs(&changes).await.unwrap();
     for request in server.received_requests().await.unwrap() {
         let query = request.url.query().unwrap_or_default();
         assert!(

@@ -23,6 +23,15 @@ pub struct PersonioQuirks {
     pub token_lifetime_secs: u64,
     /// Multiplies every rate-limit window (0.01 turns a minute into 0.6 s).
     pub rate_limit_scale: f64,
+    /// Page-numbered lists answer this page (1-based) with no records, metadata unchanged.
+    pub drop_page: Option<usize>,
+    /// Page-numbered lists carry no `metadata`.
+    pub omit_metadata: bool,
+    /// Page-numbered lists' metadata claims there are only this many pages (and as many records
+    /// as fill them).
+    pub claim_total_pages: Option<usize>,
+    /// Page-numbered lists answer page 1 whatever page is asked for.
+    pub ignore_page_number: bool,
 }
 
 impl Default for PersonioQuirks {
@@ -33,6 +42,10 @@ impl Default for PersonioQuirks {
             contained_window_filter: true,
             token_lifetime_secs: 86_400,
             rate_limit_scale: 1.0,
+            drop_page: None,
+            omit_metadata: false,
+            claim_total_pages: None,
+            ignore_page_number: false,
         }
     }
 }

@@ -197,8 +197,9 @@ pub(super) fn page_numbered<T>(
     }
     let limit = limit as usize;
     let page = int_param(query, "offset", 1)?.max(1) as usize;
+    let served = if quirks.ignore_page_number { 1 } else { page };
     let total = records.len();
-    let start = (page - 1).saturating_mul(limit).min(total);
+    let start = (served - 1).saturating_mul(limit).min(total);
     let mut data: Vec<Value> = records[start..(start + limit).min(total)]
         .iter()
         .map(&render)
@@ -206,14 +207,24 @@ pub(super) fn page_numbered<T>(
     if quirks.duplicate_across_pages && start > 0 && !data.is_empty() {
         data.insert(0, render(&records[start - 1]));
     }
+    if quirks.drop_page == Some(page) {
+        data.clear();
+    }
+    let (total_elements, total_pages) = match quirks.claim_total_pages {
+        Some(pages) => (total.min(pages * limit), pages),
+        None => (total, total.div_ceil(limit)),
+    };
+    let metadata = (!quirks.omit_metadata).then(|| {
+        json!({
+            "total_elements": total_elements,
+            "current_page": page,
+            "total_pages": total_pages,
+        })
+    });
     let strings = quirks.envelope_numbers_as_strings;
     Ok(json!({
         "success": true,
-        "metadata": {
-            "total_elements": total,
-            "current_page": page,
-            "total_pages": total.div_ceil(limit),
-        },
+        "metadata": metadata,
         "data": data,
         "offset": number(page as i64 - 1, strings),
         "limit": number(limit as i64, strings),
