@@ -3,6 +3,7 @@
 mod demo;
 mod exact;
 mod generated;
+mod periods;
 mod personio;
 mod process;
 mod productive;
