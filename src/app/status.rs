@@ -5,13 +5,23 @@ use std::fmt::Write;
 
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
 
-use crate::domain::Counts;
+use crate::domain::{Counts, MassDeleteHold};
 use crate::store::{Issue, RunRecord};
 
 #[derive(serde::Serialize)]
 struct StatusView<'a> {
+    /// The newest finished run's hold, if it held back its deletions.
+    mass_delete_held: Option<MassDeleteHold>,
     runs: Vec<RunView<'a>>,
     issues: &'a [Issue],
+}
+
+/// What the newest finished real run held back: the hold stands until a run deletes.
+fn mass_delete_held(runs: &[RunRecord]) -> Option<MassDeleteHold> {
+    runs.iter()
+        .filter(|r| !r.dry_run)
+        .find_map(|r| r.counts.as_ref())
+        .and_then(|c| c.mass_delete_held)
 }
 
 #[derive(serde::Serialize)]
@@ -23,6 +33,7 @@ struct RunView<'a> {
 
 pub(super) fn render_json(runs: &[RunRecord], issues: &[Issue]) -> serde_json::Result<String> {
     let view = StatusView {
+        mass_delete_held: mass_delete_held(runs),
         runs: runs
             .iter()
             .map(|run| RunView {
@@ -37,6 +48,15 @@ pub(super) fn render_json(runs: &[RunRecord], issues: &[Issue]) -> serde_json::R
 
 pub(super) fn render_text(runs: &[RunRecord], issues: &[Issue]) -> String {
     let mut out = String::new();
+    if let Some(held) = mass_delete_held(runs) {
+        let _ = writeln!(
+            out,
+            "MASS DELETION HELD: the last run would have deleted {} of the {} bookings the sync \
+             owns, so it deleted none (creates and updates went on). Check that the Personio \
+             credential still sees everyone, then run `sync --allow-mass-delete` once.\n",
+            held.would_delete, held.owned
+        );
+    }
     if runs.is_empty() {
         out.push_str("no sync has run yet\n");
     } else {
@@ -193,6 +213,49 @@ mod tests {
         );
         assert!(text.contains("no Productive person with this email"));
         assert!(render_text(&[], &[]).starts_with("no sync has run yet"));
+    }
+
+    #[test]
+    fn a_held_mass_deletion_heads_the_status_and_its_json() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        let run = |id: &str, dry_run: bool, held: Option<MassDeleteHold>| RunRecord {
+            id: id.into(),
+            trigger: "schedule".into(),
+            dry_run,
+            full_read: false,
+            started_at: t,
+            finished_at: Some(t),
+            outcome: "partial".into(),
+            counts: Some(Counts {
+                mass_delete_held: held,
+                ..Counts::default()
+            }),
+            error: None,
+        };
+        let hold = MassDeleteHold {
+            would_delete: 40,
+            owned: 100,
+        };
+        // Newest first: a dry run does not lift the hold of the real run before it.
+        let runs = [run("r2", true, None), run("r1", false, Some(hold))];
+        let text = render_text(&runs, &[]);
+        assert!(
+            text.starts_with("MASS DELETION HELD: the last run would have deleted 40 of the 100")
+                && text.contains("sync --allow-mass-delete"),
+            "{text}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&render_json(&runs, &[]).unwrap()).unwrap();
+        assert_eq!(
+            json["mass_delete_held"],
+            serde_json::json!({"would_delete": 40, "owned": 100})
+        );
+        // A later run that deleted lifts it.
+        let lifted = [run("r3", false, None), run("r1", false, Some(hold))];
+        assert!(!render_text(&lifted, &[]).contains("HELD"));
+        let json: serde_json::Value =
+            serde_json::from_str(&render_json(&lifted, &[]).unwrap()).unwrap();
+        assert_eq!(json["mass_delete_held"], serde_json::Value::Null);
     }
 
     /// The character column at which `text` first occurs in `line`.

@@ -14,7 +14,8 @@ pub struct RunRecord {
     pub full_read: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// `running`, `succeeded`, `partial` (some records failed), `failed`.
+    /// `running`, `succeeded`, `partial` (some records failed or deletions were held),
+    /// `interrupted` (stopped by a shutdown; the next run goes on), `failed`.
     pub outcome: String,
     /// `None` for a run that failed or is still running.
     pub counts: Option<Counts>,

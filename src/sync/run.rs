@@ -162,7 +162,13 @@ impl Syncer {
         match result {
             Ok(report) => {
                 let c = &report.counts;
-                let outcome = if c.failed > 0 { "partial" } else { "succeeded" };
+                let outcome = if report.interrupted {
+                    "interrupted"
+                } else if c.failed > 0 || c.mass_delete_held.is_some() {
+                    "partial"
+                } else {
+                    "succeeded"
+                };
                 tracing::info!(
                     outcome,
                     full = report.full,
