@@ -298,7 +298,20 @@ impl Syncer {
                 );
                 self.create(want).await
             }
-            Err(api) => Err(WriteError::wanted(want, SyncError::Productive(api))),
+            Err(api) if is_ambiguous(&api) || api.is_transient() => {
+                Err(WriteError::wanted(want, SyncError::Productive(api)))
+            }
+            Err(api) => {
+                // Refused for good, like a create: not sent again until the absence changes or
+                // the next full reconcile. The booking stays owned (its id is kept).
+                let refused = JournalEntry {
+                    state: JournalState::Refused,
+                    error: Some(error_chain(&api)),
+                    ..next
+                };
+                self.put(&refused, want).await?;
+                Err(WriteError::wanted(want, SyncError::Productive(api)))
+            }
         }
     }
 

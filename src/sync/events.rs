@@ -87,6 +87,18 @@ impl Syncer {
         let mut out = HashMap::new();
         let mut failures = Vec::new();
         for t in types {
+            if let Some(lost) = mappings.get(&t.id).filter(|m| lost_event(m, &active)) {
+                // Replacing it would move every booking of the type to a new event behind the
+                // operator's back; the type's bookings stay as they are until someone decides.
+                let reason = format!(
+                    "its Productive event {} is archived or deleted, so the sync books nothing \
+                     for this type and leaves its bookings as they are; unarchive the event in \
+                     Productive, or map the type to another event",
+                    lost.event_id
+                );
+                failures.push(issues.failed("types", Some(t.id.to_string()), reason));
+                continue;
+            }
             let recorded = recorded_mapping(mappings.get(&t.id), &active);
             let mapped = match self.map_type(t, recorded, &active, dry).await? {
                 Ok(Some(mapped)) => mapped,
@@ -185,6 +197,11 @@ fn mapping(t: &AbsenceType, event_id: i64, created_by_sync: bool) -> TypeMapping
         personio_name: t.name.clone(),
         created_by_sync,
     }
+}
+
+/// A mapping whose event existed and is no longer active (not one whose create is unfinished).
+fn lost_event(m: &TypeMapping, active: &HashMap<i64, &Event>) -> bool {
+    m.event_id != EVENT_BEING_CREATED && !active.contains_key(&m.event_id)
 }
 
 /// The recorded mapping if its event is still active. A create whose answer was lost is found by

@@ -306,3 +306,89 @@ async fn a_first_sync_stopped_part_way_has_booked_the_near_future_first() {
     assert_eq!(h.sync().await.exit_code(), 0);
     h.assert_exact();
 }
+
+#[tokio::test]
+async fn an_archived_event_is_reported_not_replaced_and_its_bookings_stay() {
+    let h = small().await;
+    h.sync().await;
+    let (period_id, _) = future_vacation(&h.org);
+    let (_, booking) = bookings_of(&h.org, period_id).remove(0);
+    let event_id = booking.event_id.unwrap();
+    h.org
+        .productive
+        .update_event(event_id, |e| e.archived = true);
+    let events = h.org.productive.events().len();
+    let before = h.org.productive.bookings();
+    for full in [false, true] {
+        h.reset_counters();
+        let report = h.try_sync(false, full).await.unwrap();
+        assert_eq!(h.productive_writes(), 0, "{}", report.render_counts());
+        assert_eq!(h.org.productive.events().len(), events, "no new event");
+        assert_eq!(h.org.productive.bookings(), before);
+        let issues = h.db.store.issues().await.unwrap();
+        assert!(
+            issues.iter().any(|i| i.source == "types"
+                && i.reason
+                    .contains(&format!("event {event_id} is archived or deleted"))),
+            "{issues:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_update_waits_for_a_change_or_the_full_reconcile_like_a_refused_create() {
+    let h = small().await;
+    h.sync().await;
+    let (period_id, _) = future_vacation(&h.org);
+    // Moved onto the limited event, which Productive refuses without an allowance.
+    let special = h.org.types.special;
+    h.org
+        .personio
+        .update_time_off(period_id, |p| p.type_id = special);
+    let patches = |h: &Harness| {
+        h.org
+            .productive
+            .control()
+            .requests
+            .get("PATCH /api/v2/bookings/{id}")
+    };
+    h.reset_counters();
+    let refused = h.sync().await;
+    assert!(patches(&h) >= 1, "{}", refused.render_counts());
+    assert_eq!(refused.exit_code(), 0, "a refusal is reported, not partial");
+    let journal = h.db.store.journal().await.unwrap();
+    let entry = journal
+        .iter()
+        .find(|e| e.key.period_id == period_id)
+        .unwrap();
+    assert!(entry.booking_id.is_some(), "still owned: {entry:?}");
+    for (full, expected) in [(false, 0), (true, 1), (false, 0)] {
+        h.reset_counters();
+        let report = h.try_sync(false, full).await.unwrap();
+        assert_eq!(
+            patches(&h),
+            expected,
+            "full={full}: {}",
+            report.render_counts()
+        );
+        let issues = failed_writes(&h).await;
+        assert!(
+            issues.iter().any(
+                |i| i.personio_id.as_deref() == Some(&*period_id.to_string())
+                    && i.reason.contains("has no allowance")
+            ),
+            "{issues:#?}"
+        );
+    }
+    // Back on vacation: the update goes through.
+    let vacation = h.org.types.vacation;
+    h.org
+        .personio
+        .update_time_off(period_id, |p| p.type_id = vacation);
+    assert_eq!(h.sync().await.exit_code(), 0);
+    assert!(failed_writes(&h)
+        .await
+        .iter()
+        .all(|i| i.personio_id.as_deref() != Some(&*period_id.to_string())));
+    h.assert_exact();
+}

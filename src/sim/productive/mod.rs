@@ -147,6 +147,13 @@ impl ProductiveSim {
         id
     }
 
+    /// Changes an event as someone in Productive's UI would (archiving it, say).
+    pub fn update_event(&self, id: i64, f: impl FnOnce(&mut SimEvent)) {
+        if let Some(e) = self.db().events.get_mut(&id) {
+            f(e);
+        }
+    }
+
     pub fn events(&self) -> Vec<(i64, SimEvent)> {
         self.db()
             .events
