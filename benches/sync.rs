@@ -165,6 +165,11 @@ fn pages(records: u64) -> u64 {
     records.div_ceil(PAGE).max(1)
 }
 
+/// Pages a read needs to prove it complete without trusting metadata: it ends on a short page.
+fn proof_pages(records: u64) -> u64 {
+    records / PAGE + 1
+}
+
 /// Counts the simulator's 429 answers (the request counter runs before the limit check).
 async fn count_429(State(n): State<Arc<AtomicU64>>, request: Request, next: Next) -> Response {
     let response = next.run(request).await;
@@ -355,13 +360,39 @@ async fn measure(
         + pages(people)
         + approvals
         + if full { pages(bookings_in_window) } else { 0 };
-    let time_offs = org.personio.time_offs().len() as u64;
+    // Personio: a token, the types, and the complete set of in-scope periods: a whole read of
+    // the window (the first reaches ten years back), the changes since the last run, and one
+    // lookup per cached period the whole read could not have returned; on full reads the
+    // hour-unit absences. A read ends on a short page, which proves it complete.
+    let window_start = Utc::now()
+        .date_naive()
+        .checked_sub_months(Months::new(3))
+        .expect("date");
+    let reach_back = if full {
+        window_start
+            .checked_sub_months(Months::new(120))
+            .expect("date")
+    } else {
+        window_start - chrono::Days::new(366)
+    };
+    let periods = org.personio.time_offs();
+    let whole = periods
+        .iter()
+        .filter(|(_, p)| p.start >= reach_back)
+        .count() as u64;
+    let long = periods
+        .iter()
+        .filter(|(_, p)| p.start < reach_back && p.end >= window_start)
+        .count() as u64;
+    let changes = changed.map_or(0, proof_pages);
     let types = org.personio.time_off_types().len() as u64;
-    // Personio: a token, the types, the changed periods (all of them on a full read), and on
-    // full reads the hour-unit absences.
-    let updated = changed.unwrap_or(time_offs);
     let hourly = org.personio.hourly_absences().len() as u64;
-    let personio_needed = 1 + pages(types) + pages(updated) + if full { pages(hourly) } else { 0 };
+    let personio_needed = 1
+        + pages(types)
+        + proof_pages(whole)
+        + changes
+        + long
+        + if full { proof_pages(hourly) } else { 0 };
     let productive_total = productive_reads + productive_writes;
     let productive_needed = reads_needed + writes_needed;
     let time_bound = budget.min_time(productive_needed);

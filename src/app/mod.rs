@@ -38,6 +38,7 @@ pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
             min: settings.sync.mass_delete_min,
         },
         write_retries: WriteRetries::default(),
+        progress_every: std::time::Duration::from_secs(30),
     })
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use comfy_table::{presets::NOTHING, CellAlignment, Table};
 
-use crate::domain::{Counts, MassDeleteHold};
+use crate::domain::{Counts, MassDeleteHold, WriteProgress};
 use crate::store::{Issue, RunRecord};
 
 #[derive(serde::Serialize)]
@@ -78,7 +78,7 @@ pub(super) fn render_text(runs: &[RunRecord], issues: &[Issue]) -> String {
             let detail = match (&run.error, &run.counts) {
                 (Some(error), _) => error.clone(),
                 (None, Some(counts)) => summarize_counts(counts, run.full_read, run.dry_run),
-                (None, None) => String::new(),
+                (None, None) => run.progress.map(progress_line).unwrap_or_default(),
             };
             table.add_row([
                 run.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -121,6 +121,27 @@ fn table(header: [&str; 5]) -> Table {
     table
 }
 
+/// "writing 1200/5000, 4.2/s, about 15m left".
+fn progress_line(p: WriteProgress) -> String {
+    let left = p
+        .seconds_left()
+        .map(|s| {
+            let minutes = (s / 60.0).ceil() as u64;
+            match minutes {
+                0 | 1 => ", under a minute left".to_string(),
+                m if m < 120 => format!(", about {m}m left"),
+                m => format!(", about {}h left", m.div_ceil(60)),
+            }
+        })
+        .unwrap_or_default();
+    format!(
+        "writing {}/{}, {:.1}/s{left}",
+        p.done,
+        p.total,
+        p.per_second()
+    )
+}
+
 fn summarize_counts(counts: &Counts, full: bool, dry_run: bool) -> String {
     format!(
         "{}{} +{} ~{} -{} ={} skipped {} failed {}",
@@ -152,6 +173,7 @@ mod tests {
                 started_at: t + chrono::Duration::hours(1),
                 finished_at: None,
                 outcome: "failed".into(),
+                progress: None,
                 counts: None,
                 error: Some(
                     "reading Personio failed: personio: HTTP 503: Service Unavailable".into(),
@@ -165,6 +187,7 @@ mod tests {
                 started_at: t,
                 finished_at: Some(t + chrono::Duration::milliseconds(2500)),
                 outcome: "partial".into(),
+                progress: None,
                 counts: Some(Counts {
                     created: 12,
                     updated: 1,
@@ -213,6 +236,22 @@ mod tests {
         );
         assert!(text.contains("no Productive person with this email"));
         assert!(render_text(&[], &[]).starts_with("no sync has run yet"));
+        let running = RunRecord {
+            outcome: "running".into(),
+            finished_at: None,
+            counts: None,
+            progress: Some(WriteProgress {
+                done: 1200,
+                total: 5000,
+                elapsed_secs: 300.0,
+            }),
+            ..runs[1].clone()
+        };
+        let text = render_text(&[running], &[]);
+        assert!(
+            text.contains("running") && text.contains("writing 1200/5000, 4.0/s, about 16m left"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -226,6 +265,7 @@ mod tests {
             started_at: t,
             finished_at: Some(t),
             outcome: "partial".into(),
+            progress: None,
             counts: Some(Counts {
                 mass_delete_held: held,
                 ..Counts::default()

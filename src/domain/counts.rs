@@ -45,3 +45,51 @@ impl Counts {
         self.skipped.values().sum()
     }
 }
+
+/// How far a run's write phase is. A first sync of a large organisation writes for hours at
+/// Productive's limits, so operators see this while it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WriteProgress {
+    pub done: u64,
+    pub total: u64,
+    /// Since the write phase began.
+    pub elapsed_secs: f64,
+}
+
+impl WriteProgress {
+    pub fn per_second(&self) -> f64 {
+        if self.elapsed_secs > 0.0 {
+            self.done as f64 / self.elapsed_secs
+        } else {
+            0.0
+        }
+    }
+
+    /// At the rate so far; `None` before the first write is done.
+    pub fn seconds_left(&self) -> Option<f64> {
+        let rate = self.per_second();
+        (rate > 0.0).then(|| self.total.saturating_sub(self.done) as f64 / rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimate_follows_the_rate_so_far() {
+        let p = WriteProgress {
+            done: 300,
+            total: 1200,
+            elapsed_secs: 60.0,
+        };
+        assert_eq!(p.per_second(), 5.0);
+        assert_eq!(p.seconds_left(), Some(180.0));
+        let none = WriteProgress {
+            done: 0,
+            total: 10,
+            elapsed_secs: 0.0,
+        };
+        assert_eq!(none.seconds_left(), None);
+    }
+}

@@ -9,6 +9,6 @@ pub mod matching;
 pub mod model;
 pub mod window;
 
-pub use counts::{Counts, MassDeleteHold};
+pub use counts::{Counts, MassDeleteHold, WriteProgress};
 pub use journal::{JournalEntry, JournalState};
 pub use model::*;

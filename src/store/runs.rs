@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{parse_ts, ts, Store, StoreError};
-use crate::domain::Counts;
+use crate::domain::{Counts, WriteProgress};
 
 /// One sync run as recorded.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -19,6 +19,8 @@ pub struct RunRecord {
     pub outcome: String,
     /// `None` for a run that failed or is still running.
     pub counts: Option<Counts>,
+    /// The write phase's progress, last recorded (while running: at most every 30 s).
+    pub progress: Option<WriteProgress>,
     pub error: Option<String>,
 }
 
@@ -40,6 +42,7 @@ struct RunRow {
     finished_at: Option<String>,
     outcome: String,
     counts: Option<String>,
+    progress: Option<String>,
     error: Option<String>,
 }
 
@@ -59,12 +62,26 @@ impl TryFrom<RunRow> for RunRecord {
                 .map(|c| serde_json::from_str(&c))
                 .transpose()
                 .map_err(|e| StoreError::Corrupt(format!("run counts: {e}")))?,
+            // Only informative: an unreadable one is shown as none.
+            progress: r.progress.and_then(|p| serde_json::from_str(&p).ok()),
             error: r.error,
         })
     }
 }
 
 impl Store {
+    /// Records how far a running run's write phase is.
+    pub async fn set_progress(&self, id: &str, progress: &WriteProgress) -> Result<(), StoreError> {
+        let progress = serde_json::to_string(progress)
+            .map_err(|e| StoreError::Corrupt(format!("run progress: {e}")))?;
+        sqlx::query("UPDATE sync_runs SET progress = $1 WHERE id = $2")
+            .bind(progress)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn begin_run(
         &self,
         id: &str,
@@ -114,7 +131,7 @@ impl Store {
     /// The newest runs first.
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
         let query = sqlx::query_as::<_, RunRow>(
-            "SELECT id, trigger, dry_run, full_read, started_at, finished_at, outcome, counts, error
+            "SELECT id, trigger, dry_run, full_read, started_at, finished_at, outcome, counts, progress, error
              FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1",
         )
         .bind(limit);

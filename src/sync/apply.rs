@@ -7,7 +7,7 @@ use chrono::{Days, NaiveDate};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{BookingDraft, BookingKey};
+use crate::domain::{BookingDraft, BookingKey, WriteProgress};
 use crate::domain::{JournalEntry, JournalState};
 use crate::store::Issue;
 use crate::telemetry::error_chain;
@@ -16,6 +16,7 @@ use super::desired::DesiredBooking;
 use super::error::{is_ambiguous, SyncError};
 use super::issues::{FailedWrite, Issues};
 use super::plan::Plan;
+use super::progress::Tracker;
 use super::run::Syncer;
 use crate::domain::Counts;
 
@@ -159,7 +160,10 @@ impl Syncer {
         today: NaiveDate,
         cancel: &CancellationToken,
     ) -> Vec<(BookingKey, Failure)> {
-        let mut actions = in_order_of_urgency(plan, today).into_iter();
+        let actions = in_order_of_urgency(plan, today);
+        let mut tracker = Tracker::new(actions.len() as u64, self.settings.progress_every);
+        self.progress.set(Some(tracker.snapshot()));
+        let mut actions = actions.into_iter();
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut failed = Vec::new();
         loop {
@@ -187,6 +191,11 @@ impl Syncer {
                     e.wrote
                 }
             };
+            let progress = tracker.step();
+            self.progress.set(Some(tracker.snapshot()));
+            if let Some(p) = progress {
+                self.report_progress(issues.run_id, &p).await;
+            }
             for w in wrote {
                 *match w {
                     Wrote::Created => &mut counts.created,
@@ -196,7 +205,22 @@ impl Syncer {
                 } += 1;
             }
         }
+        self.progress.set(None);
         failed
+    }
+
+    async fn report_progress(&self, run_id: &str, p: &WriteProgress) {
+        tracing::info!(
+            done = p.done,
+            total = p.total,
+            per_second = p.per_second(),
+            seconds_left = p.seconds_left(),
+            "writing"
+        );
+        // Progress is for people watching; a store that cannot take it must not stop the writes.
+        if let Err(e) = self.store.set_progress(run_id, p).await {
+            tracing::warn!(error = %error_chain(&e), "recording progress failed");
+        }
     }
 
     async fn apply_one(&self, action: Action<'_>) -> Result<Vec<Wrote>, WriteError> {

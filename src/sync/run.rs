@@ -24,6 +24,7 @@ use super::error::SyncError;
 use super::events::EventMap;
 use super::guard::MassDeleteGuard;
 use super::issues::{IssueSets, Issues};
+use super::progress::LiveProgress;
 use super::report::RunReport;
 use crate::domain::Counts;
 
@@ -68,6 +69,8 @@ pub struct EngineSettings {
     pub write_concurrency: usize,
     pub mass_delete: MassDeleteGuard,
     pub write_retries: WriteRetries,
+    /// How often the write phase reports its progress.
+    pub progress_every: std::time::Duration,
 }
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -77,6 +80,7 @@ pub struct Syncer {
     pub(super) store: Store,
     pub(super) personio: Arc<dyn AbsenceSource>,
     pub(super) productive: ProductiveClient,
+    pub(super) progress: LiveProgress,
     clock: Clock,
 }
 
@@ -101,6 +105,7 @@ impl Syncer {
             store,
             personio,
             productive,
+            progress: LiveProgress::default(),
             clock: Arc::new(Utc::now),
         }
     }
@@ -113,6 +118,11 @@ impl Syncer {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The write progress of the run in progress, if one is writing.
+    pub fn progress(&self) -> LiveProgress {
+        self.progress.clone()
     }
 
     /// Runs one sync under the run lock and records it.

@@ -392,3 +392,33 @@ async fn a_refused_update_waits_for_a_change_or_the_full_reconcile_like_a_refuse
         .all(|i| i.personio_id.as_deref() != Some(&*period_id.to_string())));
     h.assert_exact();
 }
+
+#[tokio::test]
+async fn a_long_write_phase_reports_its_progress_while_it_runs() {
+    let h = small_on_postgres().await;
+    let syncer = h.syncer_with(|s| s.progress_every = StdDuration::ZERO);
+    let live = syncer.progress();
+    let watch = async {
+        let deadline = std::time::Instant::now() + StdDuration::from_secs(60);
+        let store = &h.db.store;
+        let seen = eventually(deadline, StdDuration::from_millis(5), async || {
+            let run = store.recent_runs(1).await.ok()?.pop()?;
+            let p = run
+                .progress
+                .filter(|p| p.done > 0 && run.outcome == "running")?;
+            Some((p, live.get()))
+        })
+        .await;
+        seen.expect("a running run records its progress")
+    };
+    let (report, (stored, in_memory)) =
+        tokio::join!(syncer.run(options(false), CancellationToken::new()), watch);
+    let report = report.unwrap();
+    let writes = (report.counts.created + report.counts.approved) as u64;
+    assert!(
+        stored.done <= stored.total && stored.total <= writes,
+        "{stored:?}"
+    );
+    assert!(in_memory.is_some_and(|p| p.done >= stored.done && p.total == stored.total));
+    assert_eq!(live.get(), None, "nothing is writing any more");
+}

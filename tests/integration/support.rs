@@ -251,6 +251,19 @@ impl Harness {
         self.try_sync(false, true).await.expect("sync run")
     }
 
+    /// Another engine on the same simulators and store, with its settings changed by `tweak`.
+    pub fn syncer_with(&self, tweak: impl FnOnce(&mut EngineSettings)) -> Syncer {
+        let mut settings = engine_settings(&self.settings);
+        tweak(&mut settings);
+        let retry = RetryPolicy::default();
+        Syncer::new(
+            settings,
+            self.db.store.clone(),
+            Arc::new(PersonioClient::new(&self.settings.personio, retry).unwrap()),
+            ProductiveClient::new(&self.settings.productive, retry).unwrap(),
+        )
+    }
+
     /// Another engine on the same simulators and store whose "now" is `now`.
     pub async fn syncer_with_clock(&self, now: chrono::DateTime<Utc>) -> Syncer {
         let retry = RetryPolicy::default();
