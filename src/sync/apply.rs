@@ -170,7 +170,7 @@ impl Syncer {
             while in_flight.len() < self.settings.write_concurrency.max(1) && !cancel.is_cancelled()
             {
                 match actions.next() {
-                    Some(action) => in_flight.push(self.apply_one(action)),
+                    Some(action) => in_flight.push(self.apply_one(action, names)),
                     None => break,
                 }
             }
@@ -223,12 +223,16 @@ impl Syncer {
         }
     }
 
-    async fn apply_one(&self, action: Action<'_>) -> Result<Vec<Wrote>, WriteError> {
+    async fn apply_one(
+        &self,
+        action: Action<'_>,
+        names: &HashMap<i64, String>,
+    ) -> Result<Vec<Wrote>, WriteError> {
         match action {
             Action::Create(want) => self.create(want).await,
             Action::Update(entry, want) => self.update(entry, want).await,
-            Action::Delete(entry) => self.delete(entry).await,
-            Action::Approve(entry) => self.approve(entry).await,
+            Action::Delete(entry) => self.delete(entry, email_of(names, entry)).await,
+            Action::Approve(entry) => self.approve(entry, email_of(names, entry)).await,
         }
     }
 
@@ -255,11 +259,11 @@ impl Syncer {
             Wrote::Created => "create",
             _ => "update",
         };
-        tracing::info!(action, personio_id = want.key.period_id, part = want.key.part, email = %want.email, start = %want.shape.start, end = %want.shape.end, minutes = want.shape.minutes, booking_id = entry.booking_id, "booking written");
+        log_write(action, &entry, &want.email);
         if approved {
             return Ok(vec![wrote]);
         }
-        match self.approve(&entry).await {
+        match self.approve(&entry, &want.email).await {
             Ok(more) => Ok([vec![wrote], more].concat()),
             Err(mut e) => {
                 e.wrote = vec![wrote];
@@ -339,7 +343,7 @@ impl Syncer {
         }
     }
 
-    async fn delete(&self, entry: &JournalEntry) -> Result<Vec<Wrote>, WriteError> {
+    async fn delete(&self, entry: &JournalEntry, email: &str) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
         // An interrupted create of a booking no longer wanted: delete it if it exists. (A
         // refused one never existed.)
@@ -362,7 +366,7 @@ impl Syncer {
                 .delete_booking(booking_id)
                 .await
                 .map_err(|e| ctx(SyncError::Productive(e)))?;
-            tracing::info!(action = "delete", personio_id = entry.key.period_id, part = entry.key.part, start = %entry.shape.start, end = %entry.shape.end, booking_id, "booking deleted");
+            log_write("delete", &intent, email);
         }
         self.store
             .remove_journal(entry.key)
@@ -384,7 +388,7 @@ impl Syncer {
     }
 
     /// Approves a booking Productive holds pending (Personio already approved the absence).
-    async fn approve(&self, entry: &JournalEntry) -> Result<Vec<Wrote>, WriteError> {
+    async fn approve(&self, entry: &JournalEntry, email: &str) -> Result<Vec<Wrote>, WriteError> {
         let ctx = |error| WriteError::recorded(entry, error);
         let booking_id = entry.booking_id.unwrap_or_default();
         let steps = self
@@ -423,15 +427,31 @@ impl Syncer {
             .put_journal(&approved)
             .await
             .map_err(|e| ctx(e.into()))?;
-        tracing::info!(
-            action = "approve",
-            personio_id = entry.key.period_id,
-            part = entry.key.part,
-            booking_id,
-            "booking approved"
-        );
+        log_write("approve", entry, email);
         Ok(vec![Wrote::Approved])
     }
+}
+
+/// The one log line of a write Productive carried out.
+fn log_write(action: &str, entry: &JournalEntry, email: &str) {
+    tracing::info!(
+        action,
+        personio_id = entry.key.period_id,
+        part = entry.key.part,
+        email,
+        start = %entry.shape.start,
+        end = %entry.shape.end,
+        minutes = entry.shape.minutes,
+        booking_id = entry.booking_id,
+        "booking written"
+    );
+}
+
+/// The email (or name) of a journal entry's person, for logs; "-" when the person is unknown.
+fn email_of<'a>(names: &'a HashMap<i64, String>, entry: &JournalEntry) -> &'a str {
+    names
+        .get(&entry.shape.person_id)
+        .map_or("-", String::as_str)
 }
 
 /// The journal entry recording a write of `draft`.
