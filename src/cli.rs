@@ -47,8 +47,12 @@ pub enum Command {
         #[arg(long, default_value_t = 10)]
         runs: i64,
     },
-    /// Check the configuration, the database and both APIs' credentials (reads only).
-    Check,
+    /// Check the configuration, the database and both APIs, saying what to fix (reads only:
+    /// creates no database file, runs no migration, leaves nothing behind).
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Exit 0 when the daemon's last run is recent enough (for container health checks).
@@ -89,7 +93,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             commands::sync_once(&settings, options).await
         }
         Command::Status { json, runs } => commands::status(&settings, json, runs).await,
-        Command::Check => commands::check(&settings).await,
+        Command::Check { json } => crate::app::check::check(&settings, json).await,
         Command::Migrate => commands::migrate(&settings).await,
         Command::Healthcheck => commands::healthcheck(&settings).await,
         Command::Demo => crate::demo::run(&settings).await,

@@ -9,9 +9,6 @@ use tokio_util::sync::CancellationToken;
 use super::{build_syncer, open_store, ScheduledSyncs};
 use crate::config::Settings;
 use crate::daemon::{self, Exit, Schedule};
-use crate::http::RetryPolicy;
-use crate::personio::{AbsenceSource, PersonioClient};
-use crate::productive::ProductiveClient;
 use crate::store::Store;
 use crate::sync::{RunOptions, SyncError};
 
@@ -94,50 +91,6 @@ pub async fn status(settings: &Settings, json: bool, limit: i64) -> anyhow::Resu
         print!("{}", super::status::render_text(&runs, &issues));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Verifies, read-only, that every dependency answers with the configured credentials.
-pub async fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
-    settings.require_api_credentials()?;
-    let mut failed = false;
-    let mut report = |what: &str, outcome: anyhow::Result<String>| match outcome {
-        Ok(detail) => println!("ok    {what}: {detail}"),
-        Err(err) => {
-            failed = true;
-            println!("FAIL  {what}: {err:#}");
-        }
-    };
-    let store = open_store(settings).await;
-    report(
-        "database",
-        store
-            .as_ref()
-            .map(|s| format!("{:?}, migrations applied", s.backend()))
-            .map_err(|e| anyhow::anyhow!("{e:#}")),
-    );
-    let personio = PersonioClient::new(&settings.personio, RetryPolicy::default())?;
-    report(
-        "personio",
-        personio
-            .absence_types()
-            .await
-            .map(|t| format!("authenticated; {} absence types", t.items.len()))
-            .map_err(Into::into),
-    );
-    let productive = ProductiveClient::new(&settings.productive, RetryPolicy::default())?;
-    report(
-        "productive",
-        productive
-            .events()
-            .await
-            .map(|e| format!("authenticated; {} events", e.items.len()))
-            .map_err(Into::into),
-    );
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// Healthy when the newest run finished within two intervals (plus a minute of slack), or is

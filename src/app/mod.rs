@@ -1,6 +1,7 @@
-//! Wiring configuration, store, clients and engine together for the commands (`commands`), and
-//! what `status` prints (`status`).
+//! Wiring configuration, store, clients and engine together for the commands (`commands`),
+//! what `status` prints (`status`) and what `check` finds (`check`).
 
+pub mod check;
 pub mod commands;
 mod status;
 

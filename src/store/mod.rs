@@ -106,6 +106,50 @@ impl Store {
         })
     }
 
+    /// Opens an existing store only to look at it (`check`): a SQLite file that is missing is an
+    /// error rather than created, and nothing is written, not even a pragma.
+    pub async fn inspect(url: &SecretString) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let raw = url.expose_secret();
+        let backend = if raw.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite if !raw.contains("mode=") => {
+                let sep = if raw.contains('?') { '&' } else { '?' };
+                format!("{raw}{sep}mode=ro")
+            }
+            _ => raw.to_string(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await?;
+        Ok(Self {
+            pool,
+            backend,
+            run_lock: lock::Scheme::for_database(backend, raw),
+        })
+    }
+
+    /// How many of the embedded migrations the database has not applied (all of them when it
+    /// has no migrations table yet).
+    pub async fn pending_migrations(&self) -> usize {
+        let applied: Vec<(i64,)> =
+            sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+                .unwrap_or_default();
+        let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+        MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count()
+    }
+
     /// Applies the embedded migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so
     /// replicas starting together apply them once.
     pub async fn migrate(&self) -> Result<(), StoreError> {

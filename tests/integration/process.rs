@@ -664,41 +664,116 @@ async fn status_shows_runs_and_skipped_records_as_json_and_as_a_table() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_reports_each_dependency_and_fails_on_bad_credentials() {
-    let h = Harness::generated(3, 1, sqlite_db().await).await;
-    let out = Proc::spawn(&child_env(&h, &[]), &["check"])
+/// `check` with `extra` settings: its exit code and stdout.
+async fn check(h: &Harness, extra: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+    let out = Proc::spawn(&child_env(h, extra), &[&["check"], args].concat())
         .finish(Duration::from_secs(30))
         .await;
     assert_no_secrets(&out);
-    assert!(out.status.success(), "{:?}", out.stdout);
-    let text = out.stdout.join("\n");
-    assert!(text.contains("ok    database"), "{text}");
-    assert!(
-        text.contains("ok    personio: authenticated; 7 absence types"),
-        "{text}"
-    );
-    assert!(
-        text.contains("ok    productive: authenticated; 4 events"),
-        "{text}"
-    );
-    // Nothing was written by a check.
-    assert_eq!(h.productive_writes(), 0);
+    (out.status.code(), out.stdout.join("\n"))
+}
 
-    let out = Proc::spawn(
-        &child_env(&h, &[("PPS__PERSONIO__CLIENT_SECRET", "wrong-secret")]),
-        &["check"],
-    )
-    .finish(Duration::from_secs(30))
-    .await;
-    assert_eq!(out.status.code(), Some(1));
-    let text = out.stdout.join("\n");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_says_what_to_fix_for_each_dependency_and_leaves_nothing_behind() {
+    let h = Harness::generated(3, 1, sqlite_db().await).await;
+    let bookings = h.org.productive.bookings();
+    let (code, text) = check(&h, &[], &[]).await;
+    assert_eq!(code, Some(0), "{text}");
+    for line in [
+        "ok    configuration",
+        "ok    database: Sqlite reachable, migrations applied",
+        "ok    personio authentication",
+        "ok    personio absence types: 7 absence types",
+        "ok    personio periods",
+        "ok    personio employees",
+        "ok    productive authentication",
+        "ok    productive events: 4 events",
+        "ok    booking for others: allowed",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "{line:?} in\n{text}"
+        );
+    }
     assert!(
-        text.contains("FAIL  personio: personio: HTTP 401"),
+        text.contains("productive's own personio integration"),
         "{text}"
     );
-    assert!(text.contains("ok    productive"), "{text}");
-    assert!(!text.contains("wrong-secret") && !out.stderr.join("\n").contains("wrong-secret"));
+    assert_eq!(
+        h.org.productive.bookings(),
+        bookings,
+        "the probe leaves nothing behind"
+    );
+    let (code, json) = check(&h, &[], &["--json"]).await;
+    assert_eq!(code, Some(0));
+    let json: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["ok"], true);
+    assert!(json["items"].as_array().unwrap().len() >= 10);
+
+    let failures = [
+        (
+            ("PPS__PERSONIO__CLIENT_SECRET", "wrong-secret"),
+            "FAIL  personio authentication",
+            "check personio.client_id and personio.client_secret",
+        ),
+        (
+            ("PPS__PRODUCTIVE__API_TOKEN", "wrong-token"),
+            "FAIL  productive authentication",
+            "check productive.api_token",
+        ),
+        (
+            (
+                "PPS__DATABASE__URL",
+                "postgres://postgres@127.0.0.1:1/nowhere",
+            ),
+            "FAIL  database",
+            "check the URL and that the server runs",
+        ),
+    ];
+    for ((key, value), line, fix) in failures {
+        let (code, text) = check(&h, &[(key, value)], &[]).await;
+        assert_eq!(code, Some(1), "{key}: {text}");
+        let failed = text.lines().find(|l| l.starts_with(line));
+        assert!(failed.is_some_and(|l| l.contains(fix)), "{key}: {text}");
+        assert!(
+            !text.contains(value) || key == "PPS__DATABASE__URL",
+            "{text}"
+        );
+    }
+
+    h.org.productive.set_may_book_others(false);
+    let (code, text) = check(&h, &[], &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL  booking for others")
+                && l.contains("may not manage other people's bookings")),
+        "{text}"
+    );
+    h.org.productive.set_may_book_others(true);
+
+    // Read-only for real: no database file is created, and an empty one gets no tables.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.db");
+    let url = format!("sqlite://{}", missing.display());
+    let (code, text) = check(&h, &[("PPS__DATABASE__URL", &url)], &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("created by `migrate`"), "{text}");
+    assert!(!missing.exists(), "check created {}", missing.display());
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let url = format!("sqlite://{}", empty.display());
+    let (code, text) = check(&h, &[("PPS__DATABASE__URL", &url)], &[]).await;
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("migrations not applied: run `migrate`"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::metadata(&empty).unwrap().len(),
+        0,
+        "no table was created"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -202,6 +202,15 @@ fn write_booking(
     existing: Option<&SimBooking>,
     body: &Body,
 ) -> Result<SimBooking, Reject> {
+    if !sim.inner.may_book_others.load(Ordering::SeqCst) {
+        return Err(api_error(
+            StatusCode::FORBIDDEN,
+            "Access Denied",
+            "You are not authorized to manage bookings of other people",
+            Some("access_denied"),
+            None,
+        ));
+    }
     let relationships = sim.inner.accept_relationships.load(Ordering::SeqCst);
     let related = |name: &str| relationships.then(|| body.related(name)).flatten();
     // Without the knob the relationships form leaves `person_id` blank, which is how the live

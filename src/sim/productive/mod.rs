@@ -41,6 +41,7 @@ struct Inner {
     revoked: AtomicBool,
     accept_relationships: AtomicBool,
     may_approve: AtomicBool,
+    may_book_others: AtomicBool,
     limits: Mutex<Option<Arc<Limits>>>,
 }
 
@@ -65,6 +66,7 @@ impl ProductiveSim {
                 revoked: AtomicBool::new(false),
                 accept_relationships: AtomicBool::new(false),
                 may_approve: AtomicBool::new(true),
+                may_book_others: AtomicBool::new(true),
                 limits: Mutex::new(None),
             }),
         };
@@ -228,6 +230,12 @@ impl ProductiveSim {
     /// approving answers 403 and changes nothing.
     pub fn set_may_approve(&self, may: bool) {
         self.inner.may_approve.store(may, Ordering::SeqCst);
+    }
+
+    /// Whether the token's user may manage other people's bookings: when not, every booking
+    /// write answers 403 before its body is looked at.
+    pub fn set_may_book_others(&self, may: bool) {
+        self.inner.may_book_others.store(may, Ordering::SeqCst);
     }
 
     /// Accept the JSON:API relationships form on booking writes (the live API answered 422 to it
