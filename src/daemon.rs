@@ -25,6 +25,15 @@ pub enum Control {
     Shutdown,
 }
 
+/// What a run tells the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Done,
+    /// It failed, or gave up on writes that failed transiently: run again sooner than the
+    /// interval rather than leave absences missing for an hour.
+    RetrySoon,
+}
+
 /// One sync run. The token is cancelled when the daemon stops; the run should return at its next
 /// safe point (between writes).
 pub trait SyncRunner: Send + Sync + 'static {
@@ -32,7 +41,7 @@ pub trait SyncRunner: Send + Sync + 'static {
         &self,
         trigger: Trigger,
         cancel: CancellationToken,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>>;
 }
 
 /// How the daemon ended.
@@ -49,6 +58,9 @@ pub enum Exit {
 pub struct Schedule {
     pub interval: Duration,
     pub shutdown_deadline: Duration,
+    /// The wait before the run after one that asked to retry soon; doubles each time, capped at
+    /// the interval, and starts over after a run that is done.
+    pub retry_backoff: Duration,
 }
 
 /// Runs the scheduler until `Control::Shutdown` arrives or the control channel closes.
@@ -58,9 +70,11 @@ pub async fn run(
     mut controls: mpsc::Receiver<Control>,
 ) -> Exit {
     let cancel = CancellationToken::new();
-    let mut running: Option<JoinHandle<()>> = Some(spawn_run(&runner, Trigger::Startup, &cancel));
+    let mut running: Option<JoinHandle<RunOutcome>> =
+        Some(spawn_run(&runner, Trigger::Startup, &cancel));
     let mut next_due = Instant::now() + schedule.interval;
     let mut follow_up = false;
+    let mut backoff = schedule.retry_backoff;
 
     loop {
         tokio::select! {
@@ -81,9 +95,17 @@ pub async fn run(
                 next_due = Instant::now() + schedule.interval;
                 running = Some(spawn_run(&runner, Trigger::Schedule, &cancel));
             },
-            _ = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
+            outcome = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
                 running = None;
                 let now = Instant::now();
+                // A run that panicked counts as one to retry.
+                if outcome.unwrap_or(RunOutcome::RetrySoon) == RunOutcome::RetrySoon {
+                    next_due = next_due.min(now + backoff);
+                    tracing::info!(retry_in_secs = backoff.as_secs(), "next run sooner: the last one left work undone");
+                    backoff = (backoff * 2).min(schedule.interval);
+                } else {
+                    backoff = schedule.retry_backoff;
+                }
                 if follow_up {
                     follow_up = false;
                     next_due = now + schedule.interval;
@@ -122,7 +144,7 @@ fn spawn_run(
     runner: &Arc<dyn SyncRunner>,
     trigger: Trigger,
     cancel: &CancellationToken,
-) -> JoinHandle<()> {
+) -> JoinHandle<RunOutcome> {
     let runner = Arc::clone(runner);
     let cancel = cancel.child_token();
     tokio::spawn(async move { runner.run(trigger, cancel).await })
@@ -161,6 +183,8 @@ mod tests {
         duration: Duration,
         stubborn: bool,
         log: Mutex<Vec<(Trigger, u64, u64)>>,
+        /// What the next runs return; `Done` once used up.
+        outcomes: Mutex<std::collections::VecDeque<RunOutcome>>,
     }
 
     impl FakeRunner {
@@ -170,6 +194,7 @@ mod tests {
                 duration,
                 stubborn,
                 log: Mutex::new(Vec::new()),
+                outcomes: Mutex::default(),
             })
         }
         fn runs(&self) -> Vec<(Trigger, u64, u64)> {
@@ -182,7 +207,7 @@ mod tests {
             &self,
             trigger: Trigger,
             cancel: CancellationToken,
-        ) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>> {
             Box::pin(async move {
                 let start = (Instant::now() - self.origin).as_secs();
                 if self.stubborn {
@@ -195,6 +220,8 @@ mod tests {
                 }
                 let end = (Instant::now() - self.origin).as_secs();
                 self.log.lock().unwrap().push((trigger, start, end));
+                let next = self.outcomes.lock().unwrap().pop_front();
+                next.unwrap_or(RunOutcome::Done)
             })
         }
     }
@@ -203,7 +230,28 @@ mod tests {
         Schedule {
             interval: Duration::from_secs(interval),
             shutdown_deadline: Duration::from_secs(30),
+            retry_backoff: Duration::from_secs(60),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_left_work_undone_is_followed_sooner_with_growing_backoff() {
+        let runner = FakeRunner::new(Duration::from_secs(10), false);
+        runner.outcomes.lock().unwrap().extend([
+            RunOutcome::RetrySoon,
+            RunOutcome::RetrySoon,
+            RunOutcome::RetrySoon,
+            RunOutcome::RetrySoon,
+        ]);
+        let (tx, rx) = mpsc::channel(4);
+        let daemon = tokio::spawn(run(runner.clone(), schedule(300), rx));
+        tokio::time::sleep(Duration::from_secs(1500)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        daemon.await.unwrap();
+        let starts: Vec<u64> = runner.runs().iter().map(|r| r.1).collect();
+        // Waits after each run of 60, 120 and 240 s, then the schedule's own tick (750) comes
+        // before the capped 300 s; the fifth run is done, so the interval rules again.
+        assert_eq!(starts, vec![0, 70, 200, 450, 750, 1050, 1350]);
     }
 
     #[tokio::test(start_paused = true)]

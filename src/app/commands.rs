@@ -30,6 +30,7 @@ pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
         Schedule {
             interval: settings.sync.interval,
             shutdown_deadline: settings.sync.shutdown_deadline,
+            retry_backoff: std::time::Duration::from_secs(60),
         },
         rx,
     )

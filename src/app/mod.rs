@@ -10,11 +10,14 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Settings;
+use crate::daemon::RunOutcome;
 use crate::http::RetryPolicy;
 use crate::personio::PersonioClient;
 use crate::productive::ProductiveClient;
 use crate::store::Store;
-use crate::sync::{EngineSettings, MassDeleteGuard, RunOptions, Syncer, Trigger, WriteRetries};
+use crate::sync::{
+    EngineSettings, MassDeleteGuard, RunOptions, SyncError, Syncer, Trigger, WriteRetries,
+};
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database.url, settings.database.max_connections)
@@ -64,14 +67,21 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
         &self,
         trigger: Trigger,
         cancel: tokio_util::sync::CancellationToken,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = RunOutcome> + Send + '_>> {
         let options = RunOptions {
             trigger,
             dry_run: false,
             force_full: false,
             allow_mass_delete: false,
         };
-        // Failures are logged and recorded by `Syncer::run`; the daemon carries on.
-        Box::pin(async move { drop(self.0.run(options, cancel).await) })
+        // Failures are logged and recorded by `Syncer::run`; the daemon carries on, sooner when
+        // work was left undone.
+        Box::pin(async move {
+            match self.0.run(options, cancel).await {
+                Ok(report) if report.counts.failed_transient > 0 => RunOutcome::RetrySoon,
+                Ok(_) | Err(SyncError::Locked) => RunOutcome::Done,
+                Err(_) => RunOutcome::RetrySoon,
+            }
+        })
     }
 }
