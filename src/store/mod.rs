@@ -66,20 +66,8 @@ pub struct Store {
 impl Store {
     /// Connects (creating an SQLite file if needed). Does not migrate.
     pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let raw = url.expose_secret();
-        let backend = if raw.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
-        let url = match backend {
-            Backend::Sqlite if !raw.contains("mode=") => {
-                let sep = if raw.contains('?') { '&' } else { '?' };
-                format!("{raw}{sep}mode=rwc")
-            }
-            _ => raw.to_string(),
-        };
+        let (backend, url) = open_url(raw, "rwc");
         let options = AnyPoolOptions::new().max_connections(max_connections.max(1));
         let options = match backend {
             Backend::Sqlite => options.after_connect(|conn, _| {
@@ -109,20 +97,8 @@ impl Store {
     /// Opens an existing store only to look at it (`check`): a SQLite file that is missing is an
     /// error rather than created, and nothing is written, not even a pragma.
     pub async fn inspect(url: &SecretString) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
         let raw = url.expose_secret();
-        let backend = if raw.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else {
-            Backend::Postgres
-        };
-        let url = match backend {
-            Backend::Sqlite if !raw.contains("mode=") => {
-                let sep = if raw.contains('?') { '&' } else { '?' };
-                format!("{raw}{sep}mode=ro")
-            }
-            _ => raw.to_string(),
-        };
+        let (backend, url) = open_url(raw, "ro");
         let pool = AnyPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -184,6 +160,20 @@ impl Store {
         out.shrink_to_fit();
         Ok(out)
     }
+}
+
+/// The backend of a database URL, and the URL to open: a SQLite one gets `mode` (`rwc` creates
+/// the file, `ro` opens an existing one read-only) unless it names one itself.
+fn open_url(raw: &str, sqlite_mode: &str) -> (Backend, String) {
+    sqlx::any::install_default_drivers();
+    if !raw.starts_with("sqlite:") {
+        return (Backend::Postgres, raw.to_string());
+    }
+    if raw.contains("mode=") {
+        return (Backend::Sqlite, raw.to_string());
+    }
+    let sep = if raw.contains('?') { '&' } else { '?' };
+    (Backend::Sqlite, format!("{raw}{sep}mode={sqlite_mode}"))
 }
 
 /// Timestamps are stored as RFC 3339 text (portable, and ordered as text).

@@ -14,6 +14,23 @@ use personio_productive_sync::sync::{RunOptions, Trigger};
 use crate::support::{eventually, postgres_db, sqlite_db, synced_absence, today, Harness};
 use crate::sync::{bookings_of, failed_writes, future_vacation, small, small_on_postgres};
 
+fn booking_ids(h: &Harness) -> BTreeSet<i64> {
+    h.org
+        .productive
+        .bookings()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+async fn run(h: &Harness, allow_mass_delete: bool) -> personio_productive_sync::sync::RunReport {
+    let options = options(allow_mass_delete);
+    h.syncer
+        .run(options, CancellationToken::new())
+        .await
+        .unwrap()
+}
+
 fn options(allow_mass_delete: bool) -> RunOptions {
     RunOptions {
         trigger: Trigger::Manual,
@@ -91,19 +108,9 @@ async fn a_mass_deletion_is_held_until_allowed_while_creates_go_on() {
     added.end = added.start;
     let added = h.org.personio.add_time_off(added);
     assert_ne!(added, template_id);
-    let before: BTreeSet<i64> = h
-        .org
-        .productive
-        .bookings()
-        .iter()
-        .map(|(id, _)| *id)
-        .collect();
+    let before = booking_ids(&h);
 
-    let held = h
-        .syncer
-        .run(options(false), CancellationToken::new())
-        .await
-        .unwrap();
+    let held = run(&h, false).await;
     assert_eq!(held.exit_code(), 4);
     let hold = held.counts.mass_delete_held.expect("held");
     assert!(
@@ -112,13 +119,7 @@ async fn a_mass_deletion_is_held_until_allowed_while_creates_go_on() {
     );
     assert_eq!(hold.owned, owned);
     assert_eq!(held.counts.deleted, 0);
-    let after: BTreeSet<i64> = h
-        .org
-        .productive
-        .bookings()
-        .iter()
-        .map(|(id, _)| *id)
-        .collect();
+    let after = booking_ids(&h);
     assert!(before.is_subset(&after), "nothing was deleted");
     assert!(!bookings_of(&h.org, added).is_empty(), "creates go on");
     let runs = h.db.store.recent_runs(1).await.unwrap();
@@ -130,11 +131,7 @@ async fn a_mass_deletion_is_held_until_allowed_while_creates_go_on() {
     // The daemon's next run holds again; an operator lets one run through.
     let again = h.sync().await;
     assert_eq!(again.exit_code(), 4);
-    let allowed = h
-        .syncer
-        .run(options(true), CancellationToken::new())
-        .await
-        .unwrap();
+    let allowed = run(&h, true).await;
     assert_eq!(allowed.exit_code(), 0, "{}", allowed.render_counts());
     assert_eq!(allowed.counts.mass_delete_held, None);
     assert!(gone.iter().all(|id| bookings_of(&h.org, *id).is_empty()));
