@@ -30,8 +30,6 @@ const MAX_PAGES: usize = 10_000;
 /// The v1 time-offs filter may only return periods fully inside the window, so the request
 /// window is widened by a year each side and the result filtered locally.
 const WINDOW_WIDENING: Days = Days::new(366);
-/// Lifetime assumed when the auth response does not say.
-const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// A Personio employee, as far as the sync needs one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,17 +213,11 @@ impl PersonioClient {
                 message: "authentication succeeded but returned no token".into(),
             });
         }
-        let lifetime = auth
-            .data
-            .expires_in
-            .filter(|s| *s > 0)
-            .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
-        // Renew a little early so a token does not expire between check and use.
-        let margin = (lifetime / 10).min(Duration::from_secs(60));
-        tracing::debug!(api = API, lifetime_s = lifetime.as_secs(), "authenticated");
+        let renewal = wire::token_renewal(auth.data.expires_in);
+        tracing::debug!(api = API, renew_in_s = renewal.as_secs(), "authenticated");
         Ok(Token {
             value: SecretString::from(auth.data.token),
-            renew_at: Instant::now() + lifetime - margin,
+            renew_at: Instant::now() + renewal,
         })
     }
 
