@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secrecy::SecretString;
 
 use crate::app::commands;
 use crate::config::Settings;
@@ -49,8 +50,14 @@ pub enum Command {
     Migrate,
     /// Exit 0 when the daemon's last run is recent enough (for container health checks).
     Healthcheck,
-    /// Run a full sync against simulated Personio and Productive, with a report.
-    Demo,
+    /// Run a full sync against simulated Personio and Productive, with a report. Its state goes
+    /// to a temporary database, never to `database.url`.
+    Demo {
+        /// Keep the demo's state in this database instead (it gets simulator ids and bookings:
+        /// never point it at a production store).
+        #[arg(long, value_name = "URL")]
+        state: Option<String>,
+    },
 }
 
 /// Exit codes: 0 done, 1 the run or command failed, 2 bad configuration, 75 another sync holds
@@ -65,7 +72,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     // The demo prints a report on stdout; its per-booking logs would bury it.
     let default_filter = match cli.command {
-        Command::Demo => "error",
+        Command::Demo { .. } => "error",
         _ => "info",
     };
     crate::telemetry::init(settings.log.format, default_filter);
@@ -76,7 +83,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check => commands::check(&settings).await,
         Command::Migrate => commands::migrate(&settings).await,
         Command::Healthcheck => commands::healthcheck(&settings).await,
-        Command::Demo => crate::demo::run(&settings).await,
+        Command::Demo { state } => crate::demo::run(&settings, state.map(SecretString::from)).await,
     };
     match result {
         Ok(code) => code,
