@@ -63,6 +63,15 @@ pub enum Command {
 /// Exit codes: 0 done, 1 the run or command failed, 2 bad configuration, 75 another sync holds
 /// the run lock (try again later).
 pub async fn run(cli: Cli) -> ExitCode {
+    // First of all: SIGUSR1's default action ends the process, so a sync request arriving while
+    // the daemon loads its configuration or reaches its store would kill it.
+    let (signals, controls) = tokio::sync::mpsc::channel(8);
+    if matches!(cli.command, Command::Run) {
+        if let Err(err) = crate::daemon::forward_signals(signals) {
+            eprintln!("error: installing signal handlers: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
@@ -77,7 +86,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     crate::telemetry::init(settings.log.format, default_filter);
     let result = match cli.command {
-        Command::Run => commands::run_daemon(&settings).await,
+        Command::Run => commands::run_daemon(&settings, controls).await,
         Command::Sync { dry_run, full } => commands::sync_once(&settings, dry_run, full).await,
         Command::Status { json, runs } => commands::status(&settings, json, runs).await,
         Command::Check => commands::check(&settings).await,
@@ -88,7 +97,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // A log line like every other, so that JSON logs stay JSON.
+            tracing::error!(error = %crate::telemetry::error_chain(err.as_ref()), "command failed");
             if err.downcast_ref::<crate::config::ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {

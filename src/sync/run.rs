@@ -14,7 +14,7 @@ use crate::domain::window::Window;
 use crate::domain::AbsencePeriod;
 use crate::personio::AbsenceSource;
 use crate::productive::ProductiveClient;
-use crate::store::{Issue, JournalEntry, Store};
+use crate::store::{Issue, JournalEntry, Store, StoreError};
 use crate::telemetry::error_chain;
 
 use super::apply::recorded_failure;
@@ -118,7 +118,7 @@ impl Syncer {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync_run", run_id = %run_id, trigger = options.trigger.as_str(), dry_run = options.dry_run);
         async {
-            let Some(lock) = self.store.try_lock().await? else {
+            let Some(lock) = self.store.try_lock().await.map_err(unrecorded)? else {
                 tracing::info!(
                     "another sync is running (run lock held elsewhere); skipping this run"
                 );
@@ -131,7 +131,8 @@ impl Syncer {
                     options.dry_run,
                     (self.clock)(),
                 )
-                .await?;
+                .await
+                .map_err(unrecorded)?;
             let clock = Instant::now();
             let result = self.execute(&run_id, options, &cancel).await;
             let recorded = self.record_run(&run_id, &result, clock).await;
@@ -369,4 +370,11 @@ fn read_from(want: &Desired, journal: &[JournalEntry], window: &Window) -> Naive
         .map(|b| b.start)
         .chain(journal.iter().map(|e| e.start))
         .fold(window.start, NaiveDate::min)
+}
+
+/// A failure before the run has a record: nothing will record it, so it is logged here.
+fn unrecorded(err: StoreError) -> SyncError {
+    let err = SyncError::from(err);
+    tracing::error!(error = %error_chain(&err), transient = err.is_transient(), "sync run failed");
+    err
 }

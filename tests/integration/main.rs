@@ -2,6 +2,7 @@
 
 mod demo;
 mod generated;
+mod never_silent;
 mod personio;
 mod process;
 mod productive;
