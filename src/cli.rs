@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use secrecy::SecretString;
 
 use crate::app::commands;
 use crate::config::Settings;
@@ -57,13 +58,28 @@ pub enum Command {
     Migrate,
     /// Exit 0 when the daemon's last run is recent enough (for container health checks).
     Healthcheck,
-    /// Run a full sync against simulated Personio and Productive, with a report.
-    Demo,
+    /// Run a full sync against simulated Personio and Productive, with a report. Its state goes
+    /// to a temporary database, never to `database.url`.
+    Demo {
+        /// Keep the demo's state in this database instead (it gets simulator ids and bookings:
+        /// never point it at a production store).
+        #[arg(long, value_name = "URL")]
+        state: Option<String>,
+    },
 }
 
 /// Exit codes: 0 done, 1 the run or command failed, 2 bad configuration, 75 another sync holds
 /// the run lock (try again later).
 pub async fn run(cli: Cli) -> ExitCode {
+    // First of all: SIGUSR1's default action ends the process, so a sync request arriving while
+    // the daemon loads its configuration or reaches its store would kill it.
+    let (signals, controls) = tokio::sync::mpsc::channel(8);
+    if matches!(cli.command, Command::Run) {
+        if let Err(err) = crate::daemon::forward_signals(signals) {
+            eprintln!("error: installing signal handlers: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
@@ -73,12 +89,12 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     // The demo prints a report on stdout; its per-booking logs would bury it.
     let default_filter = match cli.command {
-        Command::Demo => "error",
+        Command::Demo { .. } => "error",
         _ => "info",
     };
     crate::telemetry::init(settings.log.format, default_filter);
     let result = match cli.command {
-        Command::Run => commands::run_daemon(&settings).await,
+        Command::Run => commands::run_daemon(&settings, controls).await,
         Command::Sync {
             dry_run,
             full,
@@ -96,12 +112,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Check { json } => crate::app::check::check(&settings, json).await,
         Command::Migrate => commands::migrate(&settings).await,
         Command::Healthcheck => commands::healthcheck(&settings).await,
-        Command::Demo => crate::demo::run(&settings).await,
+        Command::Demo { state } => crate::demo::run(&settings, state.map(SecretString::from)).await,
     };
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // A log line like every other, so that JSON logs stay JSON.
+            tracing::error!(error = %crate::telemetry::error_chain(err.as_ref()), "command failed");
             if err.downcast_ref::<crate::config::ConfigError>().is_some() {
                 ExitCode::from(2)
             } else {

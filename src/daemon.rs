@@ -42,6 +42,11 @@ pub trait SyncRunner: Send + Sync + 'static {
         trigger: Trigger,
         cancel: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>>;
+
+    /// Releases what the runs share (the store's pool) once the last run is over or abandoned.
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }
 
 /// How the daemon ended.
@@ -120,24 +125,30 @@ pub async fn run(
     }
 
     cancel.cancel();
-    let Some(task) = running else {
-        tracing::info!("stopped");
-        return Exit::Clean;
-    };
-    tracing::info!(
-        deadline_secs = schedule.shutdown_deadline.as_secs_f64(),
-        "stopping: waiting for the run in progress to reach a safe point"
-    );
-    match tokio::time::timeout(schedule.shutdown_deadline, task).await {
-        Ok(_) => {
-            tracing::info!("stopped");
-            Exit::Clean
-        }
-        Err(_) => {
+    // One deadline for everything a stop waits for: the run in progress, then closing the store.
+    let stop_by = Instant::now() + schedule.shutdown_deadline;
+    let mut exit = Exit::Clean;
+    if let Some(task) = running {
+        tracing::info!(
+            deadline_secs = schedule.shutdown_deadline.as_secs_f64(),
+            "stopping: waiting for the run in progress to reach a safe point"
+        );
+        if tokio::time::timeout_at(stop_by, task).await.is_err() {
             tracing::warn!("run did not reach a safe point before the deadline; abandoning it");
-            Exit::DeadlineExceeded
+            exit = Exit::DeadlineExceeded;
         }
     }
+    if tokio::time::timeout_at(stop_by, runner.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store did not close before the deadline; leaving it");
+        exit = Exit::DeadlineExceeded;
+    }
+    if exit == Exit::Clean {
+        tracing::info!("stopped");
+    }
+    exit
 }
 
 fn spawn_run(
@@ -185,6 +196,8 @@ mod tests {
         log: Mutex<Vec<(Trigger, u64, u64)>>,
         /// What the next runs return; `Done` once used up.
         outcomes: Mutex<std::collections::VecDeque<RunOutcome>>,
+        /// How long closing takes.
+        close: Duration,
     }
 
     impl FakeRunner {
@@ -195,6 +208,7 @@ mod tests {
                 stubborn,
                 log: Mutex::new(Vec::new()),
                 outcomes: Mutex::default(),
+                close: Duration::ZERO,
             })
         }
         fn runs(&self) -> Vec<(Trigger, u64, u64)> {
@@ -223,6 +237,10 @@ mod tests {
                 let next = self.outcomes.lock().unwrap().pop_front();
                 next.unwrap_or(RunOutcome::Done)
             })
+        }
+
+        fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+            Box::pin(tokio::time::sleep(self.close))
         }
     }
 
@@ -336,6 +354,33 @@ mod tests {
         assert_eq!(daemon.await.unwrap(), Exit::DeadlineExceeded);
         assert_eq!(Instant::now() - started, Duration::from_secs(40));
         assert!(runner.runs().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_covers_the_run_and_the_store_close_together() {
+        // A run that stops 20 s after the request and a close that would take a minute: the
+        // close gets only the 10 s left of the 30 s deadline.
+        let runner = Arc::new(FakeRunner {
+            close: Duration::from_secs(60),
+            ..Arc::into_inner(FakeRunner::new(Duration::from_secs(30), true)).unwrap()
+        });
+        let (tx, rx) = mpsc::channel(4);
+        let started = Instant::now();
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        assert_eq!(daemon.await.unwrap(), Exit::DeadlineExceeded);
+        assert_eq!(Instant::now() - started, Duration::from_secs(40));
+        assert_eq!(runner.runs(), vec![(Trigger::Startup, 0, 30)]);
+
+        // Idle when the stop comes: the close alone is bounded by the deadline.
+        let (tx, rx) = mpsc::channel(4);
+        let started = Instant::now();
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        assert_eq!(daemon.await.unwrap(), Exit::DeadlineExceeded);
+        assert_eq!(Instant::now() - started, Duration::from_secs(130));
     }
 
     #[tokio::test(start_paused = true)]

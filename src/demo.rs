@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::{Duration, NaiveDate, Utc};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 use crate::app;
@@ -32,9 +32,9 @@ pub struct Demo {
     pub report: String,
 }
 
-pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: &Settings, state: Option<SecretString>) -> anyhow::Result<ExitCode> {
     let progress = std::io::stderr().is_terminal();
-    let demo = demo(settings, |line| {
+    let demo = demo(settings, state.as_ref(), |line| {
         if progress {
             eprintln!("demo: {line}");
         }
@@ -44,8 +44,15 @@ pub async fn run(settings: &Settings) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the demo; `progress` hears about each long phase as it starts.
-pub async fn demo(settings: &Settings, progress: impl Fn(&str)) -> anyhow::Result<Demo> {
+/// Runs the demo; `progress` hears about each long phase as it starts. The state goes to `state`
+/// when given, else to a temporary database: never to the configured `database.url`, which may
+/// well be production's (simulated periods, journal and cursors there would make it skip its
+/// next full read and later delete simulator ids in the real Productive).
+pub async fn demo(
+    settings: &Settings,
+    state: Option<&SecretString>,
+    progress: impl Fn(&str),
+) -> anyhow::Result<Demo> {
     let today = Utc::now().with_timezone(&settings.timezone()?).date_naive();
     progress("generating an organisation and starting the simulators");
     let org = generate::generate(&OrgSpec::new(EMPLOYEES, PERIODS_PER_EMPLOYEE, today));
@@ -53,19 +60,16 @@ pub async fn demo(settings: &Settings, progress: impl Fn(&str)) -> anyhow::Resul
     let personio_server = org.personio.start().await?;
     let productive_server = org.productive.start().await?;
 
-    // The default database.url counts as not set: a demo must not leave a state file behind.
-    let default_url = Settings::load_from(None, std::iter::empty())?.database.url;
-    let temp = if settings.database.url.expose_secret() == default_url.expose_secret() {
-        Some(tempfile::tempdir().context("creating a temporary directory for the demo state")?)
-    } else {
-        None
+    // Held until the demo ends: the temporary database lives in it.
+    let temp = tempfile::tempdir().context("creating a temporary directory for the demo state")?;
+    let state_url = match state {
+        Some(url) => url.clone(),
+        None => SecretString::from(format!(
+            "sqlite://{}",
+            temp.path().join("demo-state.db").display()
+        )),
     };
-    let settings = demo_settings(
-        settings,
-        &personio_server,
-        &productive_server,
-        temp.as_ref().map(|t| t.path()),
-    )?;
+    let settings = demo_settings(settings, &personio_server, &productive_server, state_url)?;
     let store = app::open_store(&settings).await?;
     let syncer = app::build_syncer(&settings, store.clone())?;
 
@@ -82,14 +86,14 @@ pub async fn demo(settings: &Settings, progress: impl Fn(&str)) -> anyhow::Resul
         "Personio at {}, Productive at {}/api/v2 (rate limits ×{RATE_SCALE}); state in {}.\n",
         personio_server.url(),
         productive_server.url(),
-        match &temp {
-            Some(_) => "a temporary SQLite database",
-            None => "the configured database.url",
+        match state {
+            Some(_) => "the database given with --state",
+            None => "a temporary SQLite database",
         }
     );
 
     progress("first sync (full)");
-    // Full even when an explicitly configured store remembers a recent reconcile.
+    // Full even when a store given with --state remembers a recent reconcile.
     let first = sync(&syncer, &org, &mut report, "First sync (full)").await?;
 
     let changes = change_personio(&org, &first, today)?;
@@ -121,7 +125,7 @@ fn demo_settings(
     user: &Settings,
     personio: &SimServer,
     productive: &SimServer,
-    temp_db: Option<&std::path::Path>,
+    state: SecretString,
 ) -> anyhow::Result<Settings> {
     let mut s = user.clone();
     s.personio.base_url = personio.url().parse()?;
@@ -132,10 +136,7 @@ fn demo_settings(
     s.productive.organization_id = generate::ORGANIZATION_ID.into();
     s.productive.requests_per_10s *= RATE_SCALE;
     s.productive.requests_per_30min *= RATE_SCALE;
-    if let Some(dir) = temp_db {
-        s.database.url =
-            SecretString::from(format!("sqlite://{}", dir.join("demo-state.db").display()));
-    }
+    s.database.url = state;
     Ok(s)
 }
 

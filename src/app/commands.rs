@@ -3,39 +3,40 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{build_syncer, open_store, ScheduledSyncs};
 use crate::config::Settings;
-use crate::daemon::{self, Exit, Schedule};
+use crate::daemon::{self, Control, Exit, Schedule};
 use crate::store::Store;
 use crate::sync::{RunOptions, SyncError};
 
 /// Exit code when another replica is mid-run (EX_TEMPFAIL).
 const EXIT_LOCKED: u8 = 75;
 
-pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let store = open_store(settings).await?;
-    let syncer = Arc::new(ScheduledSyncs(build_syncer(settings, store.clone())?));
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    daemon::forward_signals(tx).context("installing signal handlers")?;
+/// `controls` carries the signals, installed before anything else (see `cli::run`).
+pub async fn run_daemon(
+    settings: &Settings,
+    controls: mpsc::Receiver<Control>,
+) -> anyhow::Result<ExitCode> {
+    // Bad configuration stops the start (exit 2); an unreachable store only fails runs.
+    settings.require_api_credentials()?;
+    let syncs = Arc::new(ScheduledSyncs::new(settings.clone()));
     tracing::info!(
         interval_secs = settings.sync.interval.as_secs(),
-        backend = ?store.backend(),
         "daemon started"
     );
     let exit = daemon::run(
-        syncer,
+        syncs,
         Schedule {
             interval: settings.sync.interval,
             shutdown_deadline: settings.sync.shutdown_deadline,
             retry_backoff: std::time::Duration::from_secs(60),
         },
-        rx,
+        controls,
     )
     .await;
-    store.close().await;
     if exit == Exit::DeadlineExceeded {
         tracing::warn!("exited before the run in progress finished; the next start resumes it");
     }
@@ -70,7 +71,8 @@ pub async fn sync_once(settings: &Settings, options: RunOptions) -> anyhow::Resu
             eprintln!("another sync is running; try again later");
             Ok(ExitCode::from(EXIT_LOCKED))
         }
-        Err(err) => Err(anyhow::Error::new(err).context("sync run failed")),
+        // Logged with its cause chain by `Syncer::run` already: once is enough.
+        Err(_) => Ok(ExitCode::FAILURE),
     }
 }
 

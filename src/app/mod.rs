@@ -5,9 +5,12 @@ pub mod check;
 pub mod commands;
 mod status;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use anyhow::Context;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::daemon::RunOutcome;
@@ -18,6 +21,7 @@ use crate::store::Store;
 use crate::sync::{
     EngineSettings, MassDeleteGuard, RunOptions, SyncError, Syncer, Trigger, WriteRetries,
 };
+use crate::telemetry::error_chain;
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database.url, settings.database.max_connections)
@@ -59,28 +63,72 @@ pub fn build_syncer(settings: &Settings, store: Store) -> anyhow::Result<Syncer>
     ))
 }
 
-/// The daemon's view of the engine: a scheduled run that logs and records its own failure.
-pub struct ScheduledSyncs(pub Syncer);
+/// The daemon's view of the engine. The store is connected (and migrated) by the first run that
+/// reaches it, not at start: a store that is down when the daemon starts, or later, fails those
+/// runs with one ERROR line each while the daemon keeps its schedule and its signals.
+pub struct ScheduledSyncs {
+    settings: Settings,
+    syncer: tokio::sync::OnceCell<Syncer>,
+}
+
+impl ScheduledSyncs {
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            syncer: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn syncer(&self) -> anyhow::Result<&Syncer> {
+        self.syncer
+            .get_or_try_init(|| async {
+                let store = open_store(&self.settings).await?;
+                build_syncer(&self.settings, store)
+            })
+            .await
+    }
+}
 
 impl crate::daemon::SyncRunner for ScheduledSyncs {
     fn run(
         &self,
         trigger: Trigger,
-        cancel: tokio_util::sync::CancellationToken,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = RunOutcome> + Send + '_>> {
+        cancel: CancellationToken,
+    ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>> {
         let options = RunOptions {
             trigger,
             dry_run: false,
             force_full: false,
             allow_mass_delete: false,
         };
-        // Failures are logged and recorded by `Syncer::run`; the daemon carries on, sooner when
-        // work was left undone.
         Box::pin(async move {
-            match self.0.run(options, cancel).await {
-                Ok(report) if report.counts.failed_transient > 0 => RunOutcome::RetrySoon,
-                Ok(_) | Err(SyncError::Locked) => RunOutcome::Done,
-                Err(_) => RunOutcome::RetrySoon,
+            let syncer = tokio::select! {
+                syncer = self.syncer() => syncer,
+                () = cancel.cancelled() => return RunOutcome::Done,
+            };
+            match syncer {
+                // Failures of a run are logged (and recorded when the store allows) by
+                // `Syncer::run`; the daemon carries on, sooner when work was left undone.
+                Ok(syncer) => match syncer.run(options, cancel.clone()).await {
+                    Ok(report) if report.counts.failed_transient > 0 => RunOutcome::RetrySoon,
+                    Ok(_) | Err(SyncError::Locked) => RunOutcome::Done,
+                    Err(_) => RunOutcome::RetrySoon,
+                },
+                Err(err) => {
+                    let span = tracing::info_span!("sync_run", trigger = trigger.as_str());
+                    span.in_scope(|| {
+                        tracing::error!(error = %error_chain(err.as_ref()), "sync run failed");
+                    });
+                    RunOutcome::RetrySoon
+                }
+            }
+        })
+    }
+
+    fn close(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {
+            if let Some(syncer) = self.syncer.get() {
+                syncer.store().close().await;
             }
         })
     }

@@ -2,6 +2,8 @@
 //! jittered backoff, error classification and host pinning for pagination links. The core knows
 //! no API's error envelope: each client passes its own [`DescribeError`].
 
+#[cfg(test)]
+pub(crate) mod arb;
 mod error;
 mod pacer;
 mod retry;

@@ -39,7 +39,13 @@ impl RetryPolicy {
     }
 }
 
-/// How long a 429 asks us to wait: `X-RateLimit-Reset` (seconds) or `Retry-After` (seconds).
+/// The longest wait a header is taken at its word for; anything longer (`u64::MAX` seconds, say)
+/// reads as this, far beyond any `max_rate_limit_wait`, so the call gives up instead of a
+/// `Duration` or an `Instant` overflowing.
+const MAX_HEADER_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long a 429 asks us to wait: `X-RateLimit-Reset` (seconds) or `Retry-After` (seconds),
+/// at most [`MAX_HEADER_WAIT`].
 pub(super) fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
     ["x-ratelimit-reset", "retry-after"]
         .iter()
@@ -48,7 +54,10 @@ pub(super) fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
             raw.parse::<f64>()
                 .ok()
                 .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64)
+                .map(|s| {
+                    Duration::try_from_secs_f64(s)
+                        .map_or(MAX_HEADER_WAIT, |d| d.min(MAX_HEADER_WAIT))
+                })
         })
 }
 
@@ -65,6 +74,47 @@ mod tests {
         headers.insert("Retry-After", "2".parse().unwrap());
         assert_eq!(rate_limit_wait(&headers), Some(Duration::from_secs(2)));
         assert_eq!(rate_limit_wait(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn huge_waits_are_clamped() {
+        for raw in ["18446744073709551615", "1e300", "1e20"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("Retry-After", raw.parse().unwrap());
+            assert_eq!(rate_limit_wait(&headers), Some(MAX_HEADER_WAIT), "{raw}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes a server puts in either header, reading them never panics, and a wait
+        /// read is never longer than the clamp.
+        #[test]
+        fn any_header_value_reads_without_panic(
+            reset in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            retry_after in "\\PC{0,30}",
+        ) {
+            let mut headers = HeaderMap::new();
+            if let Ok(value) = reqwest::header::HeaderValue::from_bytes(&reset) {
+                headers.insert("x-ratelimit-reset", value);
+            }
+            if let Ok(value) = retry_after.parse() {
+                headers.insert("retry-after", value);
+            }
+            if let Some(wait) = rate_limit_wait(&headers) {
+                proptest::prop_assert!(wait <= MAX_HEADER_WAIT);
+            }
+        }
+
+        /// Numbers of every size, as servers write them: seconds, exponents, fractions.
+        #[test]
+        fn any_number_reads_without_panic(secs in proptest::num::f64::ANY, whole in proptest::num::u64::ANY) {
+            for raw in [secs.to_string(), whole.to_string(), format!("{secs:e}")] {
+                let mut headers = HeaderMap::new();
+                headers.insert("retry-after", raw.parse().unwrap());
+                let wait = rate_limit_wait(&headers);
+                proptest::prop_assert!(wait.is_none_or(|w| w <= MAX_HEADER_WAIT), "{raw}: {wait:?}");
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! expires or when the server rejects it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::header::ACCEPT;
 use secrecy::{ExposeSecret, SecretString};
@@ -11,9 +10,6 @@ use tokio::time::Instant;
 use super::client::{PersonioClient, API, APP_ID_HEADER};
 use super::wire;
 use crate::http::{ApiError, Retry};
-
-/// Lifetime assumed when the auth response does not say.
-const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug)]
 pub(super) struct Token {
@@ -64,17 +60,11 @@ impl PersonioClient {
                 message: "authentication succeeded but returned no token".into(),
             });
         }
-        let lifetime = auth
-            .data
-            .expires_in
-            .filter(|s| *s > 0)
-            .map_or(DEFAULT_TOKEN_LIFETIME, |s| Duration::from_secs(s as u64));
-        // Renew a little early so a token does not expire between check and use.
-        let margin = (lifetime / 10).min(Duration::from_secs(60));
-        tracing::debug!(api = API, lifetime_s = lifetime.as_secs(), "authenticated");
+        let renewal = wire::token_renewal(auth.data.expires_in);
+        tracing::debug!(api = API, renew_in_s = renewal.as_secs(), "authenticated");
         Ok(Token {
             value: SecretString::from(auth.data.token),
-            renew_at: Instant::now() + lifetime - margin,
+            renew_at: Instant::now() + renewal,
         })
     }
 }

@@ -2,6 +2,8 @@
 //! documentation (integer half-day flags, numbers as strings, missing blocks), and one odd record
 //! must not fail a whole page, so records are decoded one by one from raw JSON values.
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::de::{self, Deserializer};
 use serde::Deserialize;
@@ -49,6 +51,21 @@ pub struct AuthData {
     pub token: String,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
     pub expires_in: Option<i64>,
+}
+
+/// Assumed when a token comes without a lifetime, and the most any lifetime is believed.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// How long after it was issued a token is renewed: a little before it expires, so that it does
+/// not expire between check and use. A missing, zero or negative `expires_in` counts as a day; a
+/// huge one is clamped to a day, so adding it to an `Instant` cannot overflow.
+pub fn token_renewal(expires_in: Option<i64>) -> Duration {
+    let lifetime = expires_in
+        .filter(|s| *s > 0)
+        .map_or(MAX_TOKEN_LIFETIME, |s| {
+            Duration::from_secs(s.unsigned_abs()).min(MAX_TOKEN_LIFETIME)
+        });
+    lifetime - (lifetime / 10).min(Duration::from_secs(60))
 }
 
 /// `{"type": "...", "attributes": {...}}`, the wrapper around every v1 object.
@@ -294,5 +311,107 @@ mod tests {
         let meta = env.metadata.unwrap();
         assert_eq!(meta.total_elements, Some(0));
         assert_eq!((meta.current_page, meta.total_pages), (Some(2), Some(3)));
+    }
+
+    #[test]
+    fn token_lifetimes_are_clamped() {
+        let day = MAX_TOKEN_LIFETIME;
+        assert_eq!(token_renewal(Some(86400)), day - Duration::from_secs(60));
+        assert_eq!(token_renewal(Some(100)), Duration::from_secs(90));
+        for odd in [None, Some(0), Some(-5), Some(i64::MIN), Some(i64::MAX)] {
+            assert_eq!(token_renewal(odd), day - Duration::from_secs(60), "{odd:?}");
+        }
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        use super::super::*;
+        use crate::http::arb;
+
+        fn time_off() -> Value {
+            json!({"type": "TimeOffPeriod", "attributes": {
+                "id": 1, "status": "approved",
+                "start_date": "2022-12-01T00:00:00+01:00", "end_date": "2022-12-02",
+                "half_day_start": 0, "half_day_end": "1",
+                "time_off_type": {"type": "TimeOffType", "attributes": {"id": "5", "name": "Vacation"}},
+                "employee": {"type": "Employee", "attributes": {
+                    "id": {"label": "ID", "value": 7},
+                    "email": {"label": "Email", "value": "a@example.test"}}}}})
+        }
+
+        fn hourly() -> Value {
+            json!({"type": "AbsencePeriod", "attributes": {
+                "id": "abc", "status": "approved",
+                "start": "2022-12-01T09:00:00Z", "end": "2022-12-01T11:00:00Z",
+                "breakdowns": [{"date": "2022-12-01"}],
+                "absence_type": {"type": "AbsenceType", "attributes": {"name": "Doctor"}},
+                "employee": {"type": "Employee", "attributes": {"id": {"value": "7"}}}}})
+        }
+
+        fn employee() -> Value {
+            json!({"type": "Employee", "attributes": {
+                "id": {"value": 7}, "email": {"value": "a@example.test"},
+                "status": {"value": "active"}}})
+        }
+
+        fn envelope() -> Value {
+            json!({"success": true, "data": [employee()], "offset": "0,", "limit": 200,
+                "metadata": {"total_elements": 1, "current_page": 1, "total_pages": 1}})
+        }
+
+        /// Decodes `record` as everything a Personio record or envelope may be read as, and
+        /// runs every helper over what decodes: an error is fine, a panic is not.
+        fn decode_everything(record: &Value) {
+            if let Ok(item) = serde_json::from_value::<Item<TimeOff>>(record.clone()) {
+                drop(local_date(&item.attributes.start_date));
+                drop(local_date(&item.attributes.end_date));
+            }
+            drop(serde_json::from_value::<Item<HourlyPeriod>>(record.clone()));
+            drop(serde_json::from_value::<Item<TimeOffType>>(record.clone()));
+            drop(serde_json::from_value::<ListEnvelope>(record.clone()));
+            if let Ok(auth) = serde_json::from_value::<AuthEnvelope>(record.clone()) {
+                let renewal = token_renewal(auth.data.expires_in);
+                assert!(renewal <= MAX_TOKEN_LIFETIME);
+                let _ = tokio::time::Instant::now() + renewal;
+            }
+            drop(raw_id(record));
+            drop(describe_error(record));
+        }
+
+        proptest! {
+            #[test]
+            fn any_json_decodes_or_fails_cleanly(value in arb::json()) {
+                decode_everything(&value);
+            }
+
+            #[test]
+            fn any_mutated_record_decodes_or_fails_cleanly(
+                value in prop_oneof![
+                    arb::mutated(&time_off()),
+                    arb::mutated(&hourly()),
+                    arb::mutated(&employee()),
+                    arb::mutated(&envelope()),
+                    arb::mutated(&json!({"success": true, "data": {"token": "t", "expires_in": 86400}})),
+                ]
+            ) {
+                decode_everything(&value);
+            }
+
+            #[test]
+            fn any_date_text_reads_or_fails_cleanly(raw in "\\PC{0,40}") {
+                drop(local_date(&raw));
+            }
+
+            #[test]
+            fn any_token_lifetime_is_clamped(expires_in in any::<Option<i64>>()) {
+                let renewal = token_renewal(expires_in);
+                prop_assert!(renewal <= MAX_TOKEN_LIFETIME);
+                if let Some(secs) = expires_in.filter(|s| *s > 0) {
+                    prop_assert!(renewal < Duration::from_secs(secs.unsigned_abs()));
+                }
+            }
+        }
     }
 }

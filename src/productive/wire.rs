@@ -288,12 +288,14 @@ fn parse_period(period: &Value) -> Result<AvailabilityPeriod, String> {
         .ok_or("missing working hours")?
         .iter()
         .map(|h| match h {
-            Value::Number(n) => n.as_f64().filter(|h| *h >= 0.0),
-            Value::String(s) => s.trim().parse::<f64>().ok().filter(|h| *h >= 0.0),
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => s.trim().parse::<f64>().ok(),
             _ => None,
         })
+        // A day has 24 hours; "inf" or 1e300 would turn into nonsense minutes later.
+        .map(|h| h.filter(|h| (0.0..=24.0).contains(h)))
         .collect::<Option<Vec<f64>>>()
-        .ok_or("working hours are not all non-negative numbers")?;
+        .ok_or("working hours are not all numbers from 0 to 24")?;
     if hours.len() != 7 && hours.len() != 14 {
         return Err(format!("{} working-hour entries, not 7 or 14", hours.len()));
     }
@@ -434,5 +436,104 @@ mod tests {
             err.to_string(),
             "productive: HTTP 422: Invalid Attribute: has no allowance for this person (data/attributes/event)"
         );
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{json, Value};
+
+        use super::super::*;
+        use crate::http::arb;
+
+        fn person_template() -> Value {
+            json!({"id": "1", "type": "people", "attributes": {
+                "first_name": "A", "last_name": "B", "email": "a@example.test",
+                "deactivated_at": null,
+                "availabilities": [["2022-01-01", null, [8, 8, 8, 8, 8, 0, 0], 1],
+                    ["2023-01-01", "2023-12-31", ["8", 8, 8, 8, 8, 0, 0, 8, 8, 8, 8, 8, 0, 0], 1]]}})
+        }
+
+        fn event_template() -> Value {
+            json!({"id": 2, "type": "events", "attributes": {
+                "name": "Vacation", "event_type_id": 1, "limitation_type_id": "4",
+                "absence_type": "time_off", "archived_at": null}})
+        }
+
+        fn booking_template() -> Value {
+            json!({"id": "3", "type": "bookings", "attributes": {
+                "started_on": "2022-12-01", "ended_on": "2022-12-02", "booking_method_id": 2,
+                "time": 480, "note": "n", "approved": true, "rejected": false, "canceled": false},
+                "relationships": {"person": {"data": {"type": "people", "id": "1"}},
+                    "event": {"data": {"type": "events", "id": 2}}}})
+        }
+
+        fn approval_step_template() -> Value {
+            json!({"id": 4, "type": "approval_statuses",
+                "attributes": {"approved_at": "2022-12-01T10:00:00Z", "rejected_at": null},
+                "relationships": {"booking": {"data": {"type": "bookings", "id": "3"}}}})
+        }
+
+        fn document_template() -> Value {
+            json!({"data": [booking_template()], "meta": {"current_page": 1, "total_pages": "2"},
+                "links": {"next": "https://api.example.test/api/v2/bookings?page[number]=2"}})
+        }
+
+        /// Reads `value` as a page of every resource kind and as a document, and the
+        /// availabilities of any person: an error or a rejected record is fine, a panic is not.
+        fn decode_everything(value: &Value) {
+            let page = Value::Array(vec![value.clone()]);
+            drop(decode_each(page.clone(), person, &mut Fetched::default()));
+            drop(decode_each(page.clone(), event, &mut Fetched::default()));
+            drop(decode_each(
+                page.clone(),
+                |r| booking(r, Some(1)),
+                &mut Fetched::default(),
+            ));
+            drop(decode_each(page, approval_step, &mut Fetched::default()));
+            drop(decode_each(value.clone(), event, &mut Fetched::default()));
+            drop(serde_json::from_value::<Document>(value.clone()));
+            if let Some(raw) = value.pointer("/attributes/availabilities") {
+                drop(parse_availabilities(raw.clone()));
+            }
+            drop(parse_availabilities(value.clone()));
+            drop(describe_error(value));
+        }
+
+        proptest! {
+            #[test]
+            fn any_json_decodes_or_fails_cleanly(value in arb::json()) {
+                decode_everything(&value);
+            }
+
+            #[test]
+            fn any_mutated_record_decodes_or_fails_cleanly(
+                value in prop_oneof![
+                    arb::mutated(&person_template()),
+                    arb::mutated(&event_template()),
+                    arb::mutated(&booking_template()),
+                    arb::mutated(&approval_step_template()),
+                    arb::mutated(&document_template()),
+                    arb::mutated(&json!({"errors": [{"code": "c", "title": "t", "detail": "d",
+                        "source": {"pointer": "p"}}]})),
+                ]
+            ) {
+                decode_everything(&value);
+            }
+
+            /// The live form: availabilities JSON-encoded in a string, hours of any size.
+            #[test]
+            fn any_working_hours_read_or_fail_cleanly(
+                hours in proptest::collection::vec(any::<f64>(), 0..16),
+                text in "\\PC{0,10}",
+            ) {
+                let numbers: Vec<Value> = hours.iter().map(|h| json!(h)).collect();
+                let periods = json!([["2022-01-01", null, numbers], ["2022-01-01", null, [text]]]);
+                if let Ok(parsed) = parse_availabilities(Value::String(periods.to_string())) {
+                    for period in parsed {
+                        prop_assert!(period.hours.iter().all(|h| h.is_finite() && (0.0..=24.0).contains(h)));
+                    }
+                }
+            }
+        }
     }
 }

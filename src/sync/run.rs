@@ -15,7 +15,7 @@ use crate::domain::AbsencePeriod;
 use crate::domain::JournalEntry;
 use crate::personio::{AbsenceSource, TimeOffQuery};
 use crate::productive::ProductiveClient;
-use crate::store::{Issue, Store};
+use crate::store::{Issue, Store, StoreError};
 use crate::telemetry::error_chain;
 
 use super::converge::{failure_issues, Inputs, WriteRetries};
@@ -134,7 +134,7 @@ impl Syncer {
         let run_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("sync_run", run_id = %run_id, trigger = options.trigger.as_str(), dry_run = options.dry_run);
         async {
-            let Some(lock) = self.store.try_lock().await? else {
+            let Some(lock) = self.store.try_lock().await.map_err(unrecorded)? else {
                 tracing::info!(
                     "another sync is running (run lock held elsewhere); skipping this run"
                 );
@@ -147,14 +147,16 @@ impl Syncer {
                     options.dry_run,
                     (self.clock)(),
                 )
-                .await?;
+                .await
+                .map_err(unrecorded)?;
             let clock = Instant::now();
             let result = self.execute(&run_id, options, &cancel).await;
             let recorded = self.record_run(&run_id, &result, clock).await;
             let released = lock.release().await;
             let mut report = result?;
-            recorded?;
-            released?;
+            // The run itself went through; only its record or the lock release did not.
+            recorded.map_err(unrecorded_outcome)?;
+            released.map_err(|e| unrecorded_outcome(e.into()))?;
             report.elapsed = clock.elapsed();
             Ok(report)
         }
@@ -359,4 +361,17 @@ pub(super) fn read_from(want: &Desired, journal: &[JournalEntry], window: &Windo
         .map(|b| b.shape.start)
         .chain(journal.iter().map(|e| e.shape.start))
         .fold(window.start, NaiveDate::min)
+}
+
+/// A failure before the run has a record: nothing will record it, so it is logged here.
+/// A run whose writes went through but whose outcome could not be recorded: said once, loudly.
+fn unrecorded_outcome(err: SyncError) -> SyncError {
+    tracing::error!(error = %error_chain(&err), "sync run finished but recording it failed");
+    err
+}
+
+fn unrecorded(err: StoreError) -> SyncError {
+    let err = SyncError::from(err);
+    tracing::error!(error = %error_chain(&err), transient = err.is_transient(), "sync run failed");
+    err
 }

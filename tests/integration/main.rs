@@ -3,6 +3,7 @@
 mod demo;
 mod exact;
 mod generated;
+mod never_silent;
 mod periods;
 mod personio;
 mod process;
