@@ -149,7 +149,8 @@ fn in_order_of_urgency(plan: &Plan, today: NaiveDate) -> Vec<Action<'_>> {
 
 impl Syncer {
     /// Applies the plan with bounded concurrency; stops starting new writes once cancelled.
-    /// Moves the counts and returns the issues of failed writes, by booking.
+    /// Moves the counts and returns the issues of failed writes, by booking; fails once the
+    /// store is unreachable.
     pub(super) async fn apply(
         &self,
         plan: &Plan,
@@ -158,12 +159,15 @@ impl Syncer {
         counts: &mut Counts,
         today: NaiveDate,
         cancel: &CancellationToken,
-    ) -> Vec<(BookingKey, Failure)> {
+    ) -> Result<Vec<(BookingKey, Failure)>, SyncError> {
         let mut actions = in_order_of_urgency(plan, today).into_iter();
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut failed = Vec::new();
+        let mut store_down = None;
         loop {
-            while in_flight.len() < self.settings.write_concurrency.max(1) && !cancel.is_cancelled()
+            while in_flight.len() < self.settings.write_concurrency.max(1)
+                && !cancel.is_cancelled()
+                && store_down.is_none()
             {
                 match actions.next() {
                     Some(action) => in_flight.push(self.apply_one(action)),
@@ -175,6 +179,20 @@ impl Syncer {
             };
             let wrote = match result {
                 Ok(wrote) => wrote,
+                // The store is unreachable: no further write could record its intent first, and
+                // each would wait out the pool's acquire timeout. The writes in flight finish,
+                // then the run fails; the next run resolves their journal entries.
+                Err(WriteError {
+                    wrote,
+                    failed:
+                        FailedWrite {
+                            error: SyncError::Store(e),
+                            ..
+                        },
+                }) if e.is_transient() => {
+                    store_down.get_or_insert(e);
+                    wrote
+                }
                 Err(e) => {
                     let key = e.failed.key;
                     let transient = e.failed.error.is_transient()
@@ -196,7 +214,10 @@ impl Syncer {
                 } += 1;
             }
         }
-        failed
+        match store_down {
+            Some(e) => Err(SyncError::Store(e)),
+            None => Ok(failed),
+        }
     }
 
     async fn apply_one(&self, action: Action<'_>) -> Result<Vec<Wrote>, WriteError> {
