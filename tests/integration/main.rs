@@ -3,9 +3,11 @@
 mod demo;
 mod exact;
 mod generated;
+mod outage;
 mod personio;
 mod process;
 mod productive;
+mod proxy;
 mod store;
 mod support;
 mod sync;

@@ -30,7 +30,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_personio-productive-sync");
 
 /// The environment a child gets: nothing inherited (a developer's `PPS__`/`RUST_LOG` must not
 /// leak in), the simulators, the database and JSON logs.
-fn child_env(h: &Harness, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn child_env(h: &Harness, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = sim_env(
         &h.personio_server,
         &h.productive_server,
@@ -43,18 +43,18 @@ fn child_env(h: &Harness, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// A running binary whose stdout and stderr lines are collected as they arrive.
-struct Proc {
-    child: Child,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
     readers: Vec<JoinHandle<()>>,
 }
 
 /// A finished process and everything it printed.
-struct Output {
-    status: ExitStatus,
+pub(crate) struct Output {
+    pub(crate) status: ExitStatus,
     stdout: Vec<String>,
-    stderr: Vec<String>,
+    pub(crate) stderr: Vec<String>,
 }
 
 fn collect(
@@ -72,7 +72,7 @@ fn collect(
 }
 
 impl Proc {
-    fn spawn(env: &[(String, String)], args: &[&str]) -> Self {
+    pub(crate) fn spawn(env: &[(String, String)], args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .args(args)
             .env_clear()
@@ -93,7 +93,7 @@ impl Proc {
         }
     }
 
-    fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id().expect("the process is running")
     }
 
@@ -101,19 +101,25 @@ impl Proc {
         self.stderr.lock().unwrap().join("\n")
     }
 
+    /// The JSON log lines on stderr so far.
+    pub(crate) fn logs(&self) -> Vec<Value> {
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// Polls stderr for a JSON log line matching `pred`; panics with the log at the deadline.
-    async fn wait_for_log(&self, within: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_for_log(
+        &self,
+        within: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let found = eventually(
             Instant::now() + within,
             Duration::from_millis(20),
-            async || {
-                self.stderr
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .find(|v| pred(v))
-            },
+            async || self.logs().into_iter().find(|v| pred(v)),
         )
         .await;
         found.unwrap_or_else(|| {
@@ -144,7 +150,7 @@ impl Proc {
 
     /// Waits for the exit (panicking with the log after `within`), drains the output and checks
     /// it for secrets.
-    async fn finish(mut self, within: Duration) -> Output {
+    pub(crate) async fn finish(mut self, within: Duration) -> Output {
         let status = match tokio::time::timeout(within, self.child.wait()).await {
             Ok(status) => status.expect("waiting for the child"),
             Err(_) => panic!(
@@ -179,7 +185,7 @@ fn assert_no_secrets(output: &Output) {
     }
 }
 
-async fn send_signal(pid: u32, signal: &str) {
+pub(crate) async fn send_signal(pid: u32, signal: &str) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
@@ -210,12 +216,12 @@ async fn sync_to_completion(env: &[(String, String)], args: &[&str]) -> Output {
     out
 }
 
-fn message(v: &Value) -> &str {
+pub(crate) fn message(v: &Value) -> &str {
     v["fields"]["message"].as_str().unwrap_or_default()
 }
 
 /// The summary line of a run started by `trigger`, carrying the run span's fields.
-fn is_summary(v: &Value, trigger: &str) -> bool {
+pub(crate) fn is_summary(v: &Value, trigger: &str) -> bool {
     message(v) == "sync run finished" && v["span"]["trigger"] == trigger
 }
 
