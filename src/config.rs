@@ -68,6 +68,8 @@ pub struct DatabaseSettings {
     #[serde(default)]
     url_file: Option<PathBuf>,
     pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -195,6 +197,9 @@ impl Settings {
         }
         if !(0.0..=1.0).contains(&self.sync.mass_delete_share) {
             return Err(invalid("sync.mass_delete_share", "must be between 0 and 1"));
+        }
+        if self.database.acquire_timeout.is_zero() {
+            return Err(invalid("database.acquire_timeout", "must be positive"));
         }
         if self.productive.write_concurrency == 0 {
             return Err(invalid("productive.write_concurrency", "must be positive"));

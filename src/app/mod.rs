@@ -24,9 +24,14 @@ use crate::sync::{
 use crate::telemetry::error_chain;
 
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(&settings.database.url, settings.database.max_connections)
-        .await
-        .context("connecting to the database (database.url)")?;
+    let database = &settings.database;
+    let store = Store::connect_waiting(
+        &database.url,
+        database.max_connections,
+        database.acquire_timeout,
+    )
+    .await
+    .context("connecting to the database (database.url)")?;
     store
         .migrate()
         .await

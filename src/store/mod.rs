@@ -10,6 +10,8 @@ mod mappings;
 mod periods;
 mod runs;
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
 use secrecy::{ExposeSecret, SecretString};
@@ -64,11 +66,24 @@ pub struct Store {
 }
 
 impl Store {
-    /// Connects (creating an SQLite file if needed). Does not migrate.
+    /// Connects (creating an SQLite file if needed) with sqlx's usual wait for a connection.
+    /// Does not migrate.
     pub async fn connect(url: &SecretString, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_waiting(url, max_connections, Duration::from_secs(30)).await
+    }
+
+    /// Like [`Store::connect`]; a statement waits at most `acquire_timeout` for a connection and
+    /// then fails transiently, so an unreachable server fails a run instead of stalling it.
+    pub async fn connect_waiting(
+        url: &SecretString,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let raw = url.expose_secret();
         let (backend, url) = open_url(raw, "rwc");
-        let options = AnyPoolOptions::new().max_connections(max_connections.max(1));
+        let options = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout);
         let options = match backend {
             Backend::Sqlite => options.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -150,7 +150,8 @@ fn in_order_of_urgency(plan: &Plan, today: NaiveDate) -> Vec<Action<'_>> {
 
 impl Syncer {
     /// Applies the plan with bounded concurrency; stops starting new writes once cancelled.
-    /// Moves the counts and returns the issues of failed writes, by booking.
+    /// Moves the counts and returns the issues of failed writes, by booking; fails once the
+    /// store is unreachable.
     pub(super) async fn apply(
         &self,
         plan: &Plan,
@@ -159,15 +160,18 @@ impl Syncer {
         counts: &mut Counts,
         today: NaiveDate,
         cancel: &CancellationToken,
-    ) -> Vec<(BookingKey, Failure)> {
+    ) -> Result<Vec<(BookingKey, Failure)>, SyncError> {
         let actions = in_order_of_urgency(plan, today);
         let mut tracker = Tracker::new(actions.len() as u64, self.settings.progress_every);
         self.progress.set(Some(tracker.snapshot()));
         let mut actions = actions.into_iter();
         let mut in_flight = futures::stream::FuturesUnordered::new();
         let mut failed = Vec::new();
+        let mut store_down = None;
         loop {
-            while in_flight.len() < self.settings.write_concurrency.max(1) && !cancel.is_cancelled()
+            while in_flight.len() < self.settings.write_concurrency.max(1)
+                && !cancel.is_cancelled()
+                && store_down.is_none()
             {
                 match actions.next() {
                     Some(action) => in_flight.push(self.apply_one(action, names)),
@@ -179,6 +183,20 @@ impl Syncer {
             };
             let wrote = match result {
                 Ok(wrote) => wrote,
+                // The store is unreachable: no further write could record its intent first, and
+                // each would wait out the pool's acquire timeout. The writes in flight finish,
+                // then the run fails; the next run resolves their journal entries.
+                Err(WriteError {
+                    wrote,
+                    failed:
+                        FailedWrite {
+                            error: SyncError::Store(e),
+                            ..
+                        },
+                }) if e.is_transient() => {
+                    store_down.get_or_insert(e);
+                    wrote
+                }
                 Err(e) => {
                     let key = e.failed.key;
                     let transient = e.failed.error.is_transient()
@@ -206,7 +224,10 @@ impl Syncer {
             }
         }
         self.progress.set(None);
-        failed
+        match store_down {
+            Some(e) => Err(SyncError::Store(e)),
+            None => Ok(failed),
+        }
     }
 
     async fn report_progress(&self, run_id: &str, p: &WriteProgress) {

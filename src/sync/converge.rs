@@ -162,7 +162,7 @@ impl Syncer {
                     window.today,
                     cancel,
                 )
-                .await;
+                .await?;
             failed.retain(|key, _| !attempted.contains(key));
             failed.extend(round_failed);
             first_plan.get_or_insert(plan);

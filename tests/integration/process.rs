@@ -101,6 +101,15 @@ impl Proc {
         self.stderr.lock().unwrap().join("\n")
     }
 
+    /// The JSON log lines on stderr so far.
+    pub(crate) fn logs(&self) -> Vec<Value> {
+        let lines = self.stderr.lock().unwrap();
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// Polls stderr for a JSON log line matching `pred`; panics with the log at the deadline.
     pub(crate) async fn wait_for_log(
         &self,
@@ -110,14 +119,7 @@ impl Proc {
         let found = eventually(
             Instant::now() + within,
             Duration::from_millis(20),
-            async || {
-                self.stderr
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .find(|v| pred(v))
-            },
+            async || self.logs().into_iter().find(|v| pred(v)),
         )
         .await;
         found.unwrap_or_else(|| {
@@ -219,7 +221,7 @@ pub(crate) fn message(v: &Value) -> &str {
 }
 
 /// The summary line of a run started by `trigger`, carrying the run span's fields.
-fn is_summary(v: &Value, trigger: &str) -> bool {
+pub(crate) fn is_summary(v: &Value, trigger: &str) -> bool {
     message(v) == "sync run finished" && v["span"]["trigger"] == trigger
 }
 

@@ -60,6 +60,41 @@ pub async fn postgres_db() -> TestDb {
     }
 }
 
+/// The PostgreSQL server's address, which a proxy in front of it forwards to.
+pub fn postgres_addr() -> std::net::SocketAddr {
+    let server = url::Url::parse(&postgres_server()).unwrap();
+    let host = server.host_str().unwrap().to_string();
+    let port = server.port().unwrap_or(5432);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+impl TestDb {
+    /// The same PostgreSQL database reached at `addr` (a proxy in front of the server), on a
+    /// pool whose statements fail after `acquire_timeout` without a connection.
+    pub async fn through(
+        &self,
+        addr: std::net::SocketAddr,
+        acquire_timeout: std::time::Duration,
+    ) -> TestDb {
+        use secrecy::ExposeSecret;
+        let mut url = url::Url::parse(self.url.expose_secret()).unwrap();
+        url.set_ip_host(addr.ip()).unwrap();
+        url.set_port(Some(addr.port())).unwrap();
+        let url = SecretString::from(url.to_string());
+        let store = Store::connect_waiting(&url, 4, acquire_timeout)
+            .await
+            .unwrap();
+        TestDb {
+            url,
+            store,
+            _dir: None,
+        }
+    }
+}
+
 /// Both backends, for contract tests.
 pub async fn all_dbs() -> Vec<(&'static str, TestDb)> {
     vec![
