@@ -58,13 +58,6 @@ impl ApiError {
             _ => None,
         }
     }
-
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            Self::Status { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
 }
 
 /// What an API's error body says: its message and, when it has one, a machine-readable code.
