@@ -335,6 +335,7 @@ impl ProductiveClient {
         }
         let mut visited = HashSet::new();
         let mut number = 1i64;
+        let mut read = 0i64;
         loop {
             if !visited.insert(url.to_string()) || visited.len() > MAX_PAGES {
                 return Err(protocol(format!(
@@ -343,7 +344,9 @@ impl ProductiveClient {
             }
             let reply = self.read(url.clone()).await?;
             let doc: Document = reply.json(API)?;
-            let empty = doc.data.as_array().is_some_and(|a| a.is_empty());
+            let count = doc.data.as_array().map_or(0, Vec::len);
+            let empty = count == 0;
+            read += count as i64;
             wire::decode_each(doc.data, &mut convert, into).map_err(protocol)?;
             let meta = doc.meta.unwrap_or_default();
             let next_link = doc.links.and_then(|l| l.next).filter(|n| !n.is_empty());
@@ -353,6 +356,13 @@ impl ProductiveClient {
             } else {
                 let current = meta.current_page.unwrap_or(number);
                 if empty || meta.total_pages.is_none_or(|total| current >= total) {
+                    // What the sync concludes from a read includes "deleted in Productive", so
+                    // a read that saw fewer records than the collection holds fails.
+                    if let Some(total) = meta.total_count.filter(|t| *t > read) {
+                        return Err(protocol(format!(
+                            "incomplete read of /{path}: {read} of {total} records arrived"
+                        )));
+                    }
                     break;
                 }
                 number = current + 1;

@@ -31,6 +31,9 @@ pub struct PageMeta {
     pub current_page: Option<i64>,
     #[serde(default, deserialize_with = "opt_int")]
     pub total_pages: Option<i64>,
+    /// Records in the whole collection: what a complete read must have seen.
+    #[serde(default, deserialize_with = "opt_int")]
+    pub total_count: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

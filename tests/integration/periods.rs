@@ -74,52 +74,54 @@ async fn long_absences_are_synced_whole_and_kept_across_runs_until_deleted() {
 
 #[tokio::test]
 async fn a_read_that_cannot_prove_it_is_complete_deletes_nothing() {
-    // More than one page of time-offs (200 a page).
-    let h = Harness::generated(60, 6, sqlite_db().await).await;
-    assert!(h.org.personio.time_offs().len() > 250);
-    h.sync().await;
-    let before = h.org.productive.bookings();
-    let lies = [
-        PersonioQuirks {
-            drop_page: Some(2),
-            ..PersonioQuirks::default()
-        },
-        PersonioQuirks {
-            ignore_page_number: true,
-            ..PersonioQuirks::default()
-        },
-    ];
-    for quirks in lies {
-        h.org.personio.set_quirks(quirks.clone());
-        let err = h.try_sync(false, false).await.unwrap_err();
-        assert!(
-            format!("{:#}", anyhow::Error::new(err)).contains("incomplete read"),
-            "{quirks:?}"
-        );
-        assert_eq!(h.org.productive.bookings(), before, "{quirks:?}");
+    for db in [sqlite_db().await, postgres_db().await] {
+        // More than one page of time-offs (200 a page).
+        let h = Harness::generated(60, 6, db).await;
+        assert!(h.org.personio.time_offs().len() > 250);
+        h.sync().await;
+        let before = h.org.productive.bookings();
+        let lies = [
+            PersonioQuirks {
+                drop_page: Some(2),
+                ..PersonioQuirks::default()
+            },
+            PersonioQuirks {
+                ignore_page_number: true,
+                ..PersonioQuirks::default()
+            },
+        ];
+        for quirks in lies {
+            h.org.personio.set_quirks(quirks.clone());
+            let err = h.try_sync(false, false).await.unwrap_err();
+            assert!(
+                format!("{:#}", anyhow::Error::new(err)).contains("incomplete read"),
+                "{quirks:?}"
+            );
+            assert_eq!(h.org.productive.bookings(), before, "{quirks:?}");
+        }
+        // Metadata that is missing, or that claims fewer pages than there are, does not cut the
+        // read short: it ends on the first short page.
+        for quirks in [
+            PersonioQuirks {
+                omit_metadata: true,
+                ..PersonioQuirks::default()
+            },
+            PersonioQuirks {
+                claim_total_pages: Some(1),
+                ..PersonioQuirks::default()
+            },
+        ] {
+            h.org.personio.set_quirks(quirks.clone());
+            let report = h.try_sync(false, true).await.unwrap();
+            assert_eq!(
+                report.counts.deleted,
+                0,
+                "{quirks:?}: {}",
+                report.render_counts()
+            );
+            assert_eq!(h.org.productive.bookings(), before, "{quirks:?}");
+        }
+        h.org.personio.set_quirks(PersonioQuirks::default());
+        h.assert_exact();
     }
-    // Metadata that is missing, or that claims fewer pages than there are, does not cut the
-    // read short: it ends on the first short page.
-    for quirks in [
-        PersonioQuirks {
-            omit_metadata: true,
-            ..PersonioQuirks::default()
-        },
-        PersonioQuirks {
-            claim_total_pages: Some(1),
-            ..PersonioQuirks::default()
-        },
-    ] {
-        h.org.personio.set_quirks(quirks.clone());
-        let report = h.try_sync(false, true).await.unwrap();
-        assert_eq!(
-            report.counts.deleted,
-            0,
-            "{quirks:?}: {}",
-            report.render_counts()
-        );
-        assert_eq!(h.org.productive.bookings(), before, "{quirks:?}");
-    }
-    h.org.personio.set_quirks(PersonioQuirks::default());
-    h.assert_exact();
 }

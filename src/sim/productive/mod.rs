@@ -42,6 +42,8 @@ struct Inner {
     accept_relationships: AtomicBool,
     may_approve: AtomicBool,
     may_book_others: AtomicBool,
+    /// List pages with this number come back without their records.
+    drop_page: std::sync::atomic::AtomicUsize,
     limits: Mutex<Option<Arc<Limits>>>,
 }
 
@@ -67,6 +69,7 @@ impl ProductiveSim {
                 accept_relationships: AtomicBool::new(false),
                 may_approve: AtomicBool::new(true),
                 may_book_others: AtomicBool::new(true),
+                drop_page: std::sync::atomic::AtomicUsize::new(0),
                 limits: Mutex::new(None),
             }),
         };
@@ -236,6 +239,14 @@ impl ProductiveSim {
     /// write answers 403 before its body is looked at.
     pub fn set_may_book_others(&self, may: bool) {
         self.inner.may_book_others.store(may, Ordering::SeqCst);
+    }
+
+    /// From now on list pages with this number (1-based; `None`: none) come back without their
+    /// records, links and meta unchanged: a short read the client must notice.
+    pub fn set_drop_page(&self, page: Option<usize>) {
+        self.inner
+            .drop_page
+            .store(page.unwrap_or(0), Ordering::SeqCst);
     }
 
     /// Accept the JSON:API relationships form on booking writes (the live API answered 422 to it

@@ -15,7 +15,7 @@ const DEFAULT_PAGE_SIZE: usize = 30;
 
 pub(super) struct ListQuery {
     pairs: Vec<(String, String)>,
-    page: usize,
+    pub(super) page: usize,
     size: usize,
     pub(super) filters: BTreeMap<String, String>,
     includes: HashSet<String>,
@@ -140,7 +140,15 @@ impl ListQuery {
 
     /// The collection response for `items` (already filtered and sorted): the requested page,
     /// `meta`, absolute `links` on the host the request came to, and deduplicated `included`.
-    pub(super) fn page<T, F>(&self, host: &str, path: &str, items: &[T], mut render: F) -> Response
+    /// `dropped`: the page comes back without its records (a short read), all else unchanged.
+    pub(super) fn page<T, F>(
+        &self,
+        host: &str,
+        path: &str,
+        items: &[T],
+        dropped: bool,
+        mut render: F,
+    ) -> Response
     where
         F: FnMut(&T, &mut Included) -> Value,
     {
@@ -149,10 +157,13 @@ impl ListQuery {
         let start = (self.page - 1).saturating_mul(self.size).min(total);
         let end = (start + self.size).min(total);
         let mut included = Included::default();
-        let data: Vec<Value> = items[start..end]
-            .iter()
-            .map(|item| render(item, &mut included))
-            .collect();
+        let data: Vec<Value> = match dropped {
+            true => Vec::new(),
+            false => items[start..end]
+                .iter()
+                .map(|item| render(item, &mut included))
+                .collect(),
+        };
         let link = |page: usize| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in self.pairs.iter().filter(|(k, _)| k != "page[number]") {

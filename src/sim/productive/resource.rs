@@ -2,6 +2,7 @@
 //! a resource says how it filters, sorts and renders; these do the parsing, paging and envelope.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -52,11 +53,14 @@ pub(super) async fn list<R: Resource>(
             matching.reverse();
         }
     }
-    Ok(
-        query.page(&host(&headers), R::PATH, &matching, |(id, item), inc| {
-            R::render(&db, *id, item, &query, inc)
-        }),
-    )
+    let dropped = sim.inner.drop_page.load(Ordering::SeqCst) == query.page;
+    Ok(query.page(
+        &host(&headers),
+        R::PATH,
+        &matching,
+        dropped,
+        |(id, item), inc| R::render(&db, *id, item, &query, inc),
+    ))
 }
 
 /// `GET /<PATH>/{id}`.
