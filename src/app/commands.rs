@@ -6,12 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::{build_syncer, open_store, ScheduledSyncs};
+use super::{build_observed_syncer, build_syncer, open_store, ScheduledSyncs};
 use crate::config::Settings;
 use crate::daemon::{self, Exit, Schedule};
 use crate::http::RetryPolicy;
 use crate::personio::{AbsenceSource, PersonioClient};
 use crate::productive::ProductiveClient;
+use crate::server::{Metrics, Server, Shared};
 use crate::store::Store;
 use crate::sync::{RunOptions, SyncError};
 
@@ -20,8 +21,13 @@ const EXIT_LOCKED: u8 = 75;
 
 pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
     let store = open_store(settings).await?;
-    let syncer = Arc::new(ScheduledSyncs(build_syncer(settings, store.clone())?));
+    let metrics = Arc::new(Metrics::new());
+    let syncer = Arc::new(ScheduledSyncs {
+        syncer: build_observed_syncer(settings, store.clone(), Some(metrics.clone()))?,
+        metrics: metrics.clone(),
+    });
     let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let server = start_listener(settings, &store, metrics, tx.clone()).await?;
     daemon::forward_signals(tx).context("installing signal handlers")?;
     tracing::info!(
         interval_secs = settings.sync.interval.as_secs(),
@@ -37,11 +43,33 @@ pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
         rx,
     )
     .await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
     store.close().await;
     if exit == Exit::DeadlineExceeded {
         tracing::warn!("exited before the run in progress finished; the next start resumes it");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The HTTP listener when `http.listen` is set.
+async fn start_listener(
+    settings: &Settings,
+    store: &Store,
+    metrics: Arc<Metrics>,
+    controls: tokio::sync::mpsc::Sender<daemon::Control>,
+) -> anyhow::Result<Option<Server>> {
+    let Some(addr) = settings.http.listen()? else {
+        return Ok(None);
+    };
+    let shared = Shared {
+        store: store.clone(),
+        metrics,
+        controls,
+        token: settings.http.token.clone(),
+    };
+    Ok(Some(Server::start(addr, shared).await?))
 }
 
 pub async fn sync_once(settings: &Settings, options: RunOptions) -> anyhow::Result<ExitCode> {
@@ -140,9 +168,22 @@ pub async fn check(settings: &Settings) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Healthy when the newest run finished within two intervals (plus a minute of slack), or is
-/// running and started less than six hours ago: a stuck or dead scheduler turns it unhealthy.
+/// With the listener on: healthy when the daemon's `/livez` answers. Without it: healthy when
+/// the newest run finished within two intervals (plus a minute of slack), or is running and
+/// started less than six hours ago: a stuck or dead scheduler turns it unhealthy.
 pub async fn healthcheck(settings: &Settings) -> anyhow::Result<ExitCode> {
+    if let Some(listen) = settings.http.listen()? {
+        return Ok(match crate::server::probe::livez(listen).await {
+            Ok(()) => {
+                println!("healthy");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                println!("unhealthy: {why}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     let store = Store::connect(&settings.database.url, 1).await?;
     let runs = store.recent_runs(1).await?;
     store.close().await;

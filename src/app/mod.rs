@@ -2,16 +2,17 @@
 //! what `status` prints (`status`).
 
 pub mod commands;
-mod status;
+pub(crate) mod status;
 
 use std::sync::Arc;
 
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::http::RetryPolicy;
+use crate::http::{RequestObserver, RetryPolicy};
 use crate::personio::PersonioClient;
 use crate::productive::ProductiveClient;
+use crate::server::Metrics;
 use crate::store::Store;
 use crate::sync::{EngineSettings, MassDeleteGuard, RunOptions, Syncer, Trigger, WriteRetries};
 
@@ -43,9 +44,22 @@ pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
 
 /// The engine with real clients built from the settings.
 pub fn build_syncer(settings: &Settings, store: Store) -> anyhow::Result<Syncer> {
+    build_observed_syncer(settings, store, None)
+}
+
+/// The engine whose clients report every request to `observer` (the daemon's metrics).
+pub fn build_observed_syncer(
+    settings: &Settings,
+    store: Store,
+    observer: Option<Arc<dyn RequestObserver>>,
+) -> anyhow::Result<Syncer> {
     settings.require_api_credentials()?;
-    let personio = PersonioClient::new(&settings.personio, RetryPolicy::default())?;
-    let productive = ProductiveClient::new(&settings.productive, RetryPolicy::default())?;
+    let mut personio = PersonioClient::new(&settings.personio, RetryPolicy::default())?;
+    let mut productive = ProductiveClient::new(&settings.productive, RetryPolicy::default())?;
+    if let Some(observer) = observer {
+        personio = personio.observed(Arc::clone(&observer));
+        productive = productive.observed(observer);
+    }
     Ok(Syncer::new(
         sync_settings(settings)?,
         store,
@@ -54,8 +68,12 @@ pub fn build_syncer(settings: &Settings, store: Store) -> anyhow::Result<Syncer>
     ))
 }
 
-/// The daemon's view of the engine: a scheduled run that logs and records its own failure.
-pub struct ScheduledSyncs(pub Syncer);
+/// The daemon's view of the engine: a scheduled run that logs and records its own failure, and
+/// updates the metrics when it ends.
+pub struct ScheduledSyncs {
+    pub syncer: Syncer,
+    pub metrics: Arc<Metrics>,
+}
 
 impl crate::daemon::SyncRunner for ScheduledSyncs {
     fn run(
@@ -70,6 +88,17 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
             allow_mass_delete: false,
         };
         // Failures are logged and recorded by `Syncer::run`; the daemon carries on.
-        Box::pin(async move { drop(self.0.run(options, cancel).await) })
+        Box::pin(async move {
+            self.metrics.run_started();
+            let started = std::time::Instant::now();
+            let result = self.syncer.run(options, cancel).await;
+            self.metrics.run_finished(&result, started.elapsed());
+            match self.syncer.store().journal_len().await {
+                Ok(owned) => self.metrics.set_bookings_owned(owned),
+                Err(err) => {
+                    tracing::warn!(error = %crate::telemetry::error_chain(&err), "could not count the owned bookings for the metrics")
+                }
+            }
+        })
     }
 }
