@@ -93,7 +93,7 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
             let started = std::time::Instant::now();
             let result = self.syncer.run(options, cancel).await;
             self.metrics.run_finished(&result, started.elapsed());
-            match self.syncer.store().journal_len().await {
+            match self.syncer.store().owned_bookings().await {
                 Ok(owned) => self.metrics.set_bookings_owned(owned),
                 Err(err) => {
                     tracing::warn!(error = %crate::telemetry::error_chain(&err), "could not count the owned bookings for the metrics")

@@ -108,7 +108,7 @@ impl Server {
 /// A restarted daemon's metrics start from what the store remembers.
 async fn seed_metrics(shared: &Shared) {
     let runs = shared.store.recent_runs(RUNS_SHOWN).await;
-    let owned = shared.store.journal_len().await;
+    let owned = shared.store.owned_bookings().await;
     match (runs, owned) {
         (Ok(runs), Ok(owned)) => shared.metrics.seed(&runs, owned),
         (Err(err), _) | (_, Err(err)) => {

@@ -16,7 +16,7 @@ body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:70rem;padding:0
 h1{font-size:1.3rem;margin:.8rem 0 0}h2{font-size:1.1rem;margin:1.4rem 0 .4rem}h3{font-size:1rem;margin:1rem 0 .2rem}
 .meta{color:#5a6575;margin:.1rem 0}.scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.9rem}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #dde2ea;vertical-align:top}
-th{background:#f2f4f8;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f2f4f8;white-space:nowrap}td.n{text-align:right;font-variant-numeric:tabular-nums}td.d{white-space:nowrap}
 .alert{background:#fdecec;border:1px solid #e0a0a0;padding:.6rem .8rem;border-radius:6px}
 .info{background:#eef4fd;border:1px solid #a8c2e8;padding:.6rem .8rem;border-radius:6px}
 .advice{background:#f6f8e8;border-left:4px solid #b5c24a;padding:.3rem .6rem;margin:.2rem 0 .4rem}
@@ -63,7 +63,7 @@ pub fn render(runs: &[RunRecord], issues: &[Issue], email: &str, now: DateTime<U
     }
     render_runs(&mut out, runs);
     render_issues(&mut out, issues, email);
-    let _ = write!(out, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
     out
 }
 
@@ -159,7 +159,7 @@ fn render_issues(out: &mut String, issues: &[Issue], email: &str) {
         for i in records {
             let _ = write!(
                 out,
-                "<tr data-email=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr data-email=\"{}\"><td>{}</td><td class=\"d\">{}</td><td>{}</td><td>{}</td><td class=\"d\">{}</td></tr>",
                 esc(&email_of(i)),
                 esc(i.email.as_deref().unwrap_or("–")),
                 esc(i.dates.as_deref().unwrap_or("–")),

@@ -60,11 +60,13 @@ impl Store {
     }
 
     /// Records an intent or an outcome for one owned booking.
-    /// How many bookings the sync owns.
-    pub async fn journal_len(&self) -> Result<i64, StoreError> {
-        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM synced_bookings")
-            .fetch_one(&self.pool)
-            .await?;
+    /// How many bookings the sync owns in Productive (journal entries with a booking; a refused
+    /// create has none).
+    pub async fn owned_bookings(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM synced_bookings WHERE booking_id IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n)
     }
 

@@ -7,6 +7,7 @@ mod periods;
 mod personio;
 mod process;
 mod productive;
+mod server;
 mod store;
 mod support;
 mod sync;
