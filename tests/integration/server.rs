@@ -80,7 +80,9 @@ impl Daemon {
         let started = daemon
             .wait_for_log(|v| v["fields"]["message"] == "HTTP listener started")
             .await;
-        daemon.base = format!("http://{}", started["fields"]["addr"].as_str().unwrap());
+        // A wildcard listener is asked on loopback, like every request of these tests.
+        let addr = started["fields"]["addr"].as_str().unwrap();
+        daemon.base = format!("http://{}", addr.replace("0.0.0.0", "127.0.0.1"));
         daemon
     }
 
@@ -252,6 +254,10 @@ async fn the_listener_serves_probes_metrics_status_and_runs_on_request() {
     let env = env(&h, &[("PPS__HTTP__TOKEN", TOKEN)]);
     let daemon = Daemon::start(&env).await;
     let api = Client::new(&daemon.base);
+    assert!(
+        !daemon.log_text().contains("no http.token"),
+        "a loopback listener with a token needs no warning"
+    );
 
     // The probes need no token; everything else does, and says so in one line.
     for path in ["/livez", "/readyz"] {
@@ -557,7 +563,24 @@ async fn headless(args: &[&str], url: &str) -> String {
 async fn the_status_page_renders_in_a_browser_with_runs_advice_and_search() {
     let browser = chromium();
     let h = Harness::generated(40, 4, sqlite_db().await).await;
-    let daemon = Daemon::start(&env(&h, &[])).await;
+    // Reachable from other hosts and without a token: said at start.
+    let daemon = Daemon::start(&env(&h, &[("PPS__HTTP__LISTEN", "0.0.0.0:0")])).await;
+    let warning = daemon
+        .wait_for_log(|v| {
+            v["level"] == "WARN"
+                && v["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("no http.token"))
+        })
+        .await;
+    assert_eq!(
+        warning["fields"]["addr"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("0.0.0.0")
+    );
     let api = Client::new(&daemon.base);
     let status = api.finished_runs(1).await;
     let skipped = status["issues"]
