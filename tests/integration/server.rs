@@ -638,8 +638,8 @@ async fn the_status_page_renders_in_a_browser_with_runs_advice_and_search() {
 /// holds `attribute`, with its content, matched up to its own closing tag.
 struct Dom<'a>(&'a str);
 
-impl Dom<'_> {
-    fn element(&self, tag: &str, attribute: &str) -> &str {
+impl<'a> Dom<'a> {
+    fn element(&self, tag: &str, attribute: &str) -> &'a str {
         let open = format!("<{tag}");
         let close = format!("</{tag}>");
         let start = self
@@ -665,4 +665,67 @@ impl Dom<'_> {
             }
         }
     }
+}
+
+// ---- a held mass deletion ----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_mass_deletion_is_not_ready_is_on_the_page_and_survives_a_restart_in_the_metrics() {
+    use personio_productive_sync::domain::{Counts, MassDeleteHold};
+    use personio_productive_sync::server::{Metrics, Server, Shared};
+
+    let db = sqlite_db().await;
+    // What a daemon before this one recorded: a run whose deletions the guard held.
+    let at = chrono::Utc::now();
+    db.store
+        .begin_run("r1", "schedule", false, at)
+        .await
+        .unwrap();
+    let counts = Counts {
+        unchanged: 60,
+        mass_delete_held: Some(MassDeleteHold {
+            would_delete: 40,
+            owned: 100,
+        }),
+        ..Counts::default()
+    };
+    db.store
+        .finish_run("r1", false, "partial", Some(&counts), None, at)
+        .await
+        .unwrap();
+    let (controls, _scheduler) = tokio::sync::mpsc::channel(1);
+    let shared = Shared {
+        store: db.store.clone(),
+        metrics: Arc::new(Metrics::new()),
+        controls,
+        token: None,
+    };
+    let server = Server::start("127.0.0.1:0".parse().unwrap(), shared)
+        .await
+        .unwrap();
+    let api = Client::new(&format!("http://{}", server.local_addr()));
+
+    let ready = api.send("GET", "/readyz", None, "").await;
+    assert_eq!(ready.status, 503);
+    one_line(&ready);
+    assert!(
+        ready.body.starts_with("mass deletion held") && ready.body.contains("--allow-mass-delete"),
+        "{}",
+        ready.body
+    );
+    let m = api.metrics().await;
+    assert_eq!(m.value("pps_sync_mass_delete_held", &[]), 1.0);
+    assert_eq!(
+        m.value("pps_sync_last_success_timestamp_seconds", &[]),
+        (at.timestamp_millis() as f64 / 1000.0)
+    );
+    let page = api.get("/status").await;
+    assert_eq!(page.status, 200);
+    let hold = Dom(&page.body).element("section", "id=\"hold\"");
+    assert!(
+        hold.contains("would have deleted 40 of the 100")
+            && hold.contains("<code>personio-productive-sync sync --allow-mass-delete</code>"),
+        "{hold}"
+    );
+    server.stop().await;
 }
