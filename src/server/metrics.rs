@@ -16,6 +16,7 @@ use prometheus_client::registry::{Registry, Unit};
 use reqwest::{Method, StatusCode};
 
 use super::advice;
+use crate::domain::Counts;
 use crate::http::RequestObserver;
 use crate::store::RunRecord;
 use crate::sync::{RunReport, SyncError};
@@ -181,8 +182,8 @@ impl Metrics {
         out
     }
 
-    /// What the store knows from before this process: the last runs' times and hold, and the
-    /// journal's size, so a restarted daemon does not look like one that never synced.
+    /// What the store knows from before this process: the last runs' times, records and hold,
+    /// and the bookings owned, so a restarted daemon does not look like one that never synced.
     pub fn seed(&self, runs: &[RunRecord], owned: i64) {
         let finished = |r: &&RunRecord| !r.dry_run && r.finished_at.is_some();
         let real: Vec<&RunRecord> = runs.iter().filter(finished).collect();
@@ -192,8 +193,11 @@ impl Metrics {
         if let Some(run) = real.iter().find(|r| succeeded(&r.outcome)) {
             set_time(&self.last_success, run.finished_at);
         }
-        let held = crate::app::status::mass_delete_held(runs).is_some();
-        self.mass_delete_held.set(held as i64);
+        // Failed runs have no counts: the newest that has them holds the records and the hold
+        // (as `status` shows it).
+        if let Some(counts) = real.iter().find_map(|r| r.counts.as_ref()) {
+            self.set_counts(counts);
+        }
         self.bookings_owned.set(owned);
     }
 
@@ -223,7 +227,11 @@ impl Metrics {
         if succeeded(outcome) {
             set_time(&self.last_success, now);
         }
-        let c = &report.counts;
+        self.set_counts(&report.counts);
+    }
+
+    /// The last completed run's records, and its hold.
+    fn set_counts(&self, c: &Counts) {
         for (result, n) in [
             ("created", c.created),
             ("updated", c.updated),

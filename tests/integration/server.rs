@@ -716,6 +716,10 @@ async fn a_held_mass_deletion_is_not_ready_is_on_the_page_and_survives_a_restart
     let m = api.metrics().await;
     assert_eq!(m.value("pps_sync_mass_delete_held", &[]), 1.0);
     assert_eq!(
+        m.value("pps_sync_last_run_records", &[("result", "unchanged")]),
+        60.0
+    );
+    assert_eq!(
         m.value("pps_sync_last_success_timestamp_seconds", &[]),
         (at.timestamp_millis() as f64 / 1000.0)
     );
