@@ -1,5 +1,5 @@
 //! `/status` as one self-contained HTML page (inline style and script, no external asset),
-//! readable on a phone: the hold if any, a run in progress, the last runs, and every record
+//! readable on a phone (records become cards on a narrow screen): the hold if any, a run in progress, the last runs, and every record
 //! skipped or failed grouped by reason with what to do. The email search works without script
 //! (a GET form) and filters as one types with it.
 
@@ -22,6 +22,8 @@ th{background:#f2f4f8;white-space:nowrap}td.n{text-align:right;font-variant-nume
 .advice{background:#f6f8e8;border-left:4px solid #b5c24a;padding:.3rem .6rem;margin:.2rem 0 .4rem}
 .failed,.interrupted{color:#a32020;font-weight:600}.partial{color:#8a5a00;font-weight:600}.succeeded{color:#1d6b2f}
 code{background:#eef0f4;padding:0 .2rem;border-radius:3px}
+@media (max-width:40rem){.group thead{display:none}.group tr{display:block;border-bottom:1px solid #dde2ea;padding:.3rem 0}
+.group td{display:block;border:0;padding:.05rem .3rem}.group td::before{content:attr(data-label) ': ';color:#5a6575}}
 form{display:flex;gap:.4rem;flex-wrap:wrap;align-items:center;margin:.4rem 0}input{font:inherit;padding:.3rem;min-width:16rem;max-width:100%}";
 
 const SCRIPT: &str = "\
@@ -159,7 +161,7 @@ fn render_issues(out: &mut String, issues: &[Issue], email: &str) {
         for i in records {
             let _ = write!(
                 out,
-                "<tr data-email=\"{}\"><td>{}</td><td class=\"d\">{}</td><td>{}</td><td>{}</td><td class=\"d\">{}</td></tr>",
+                "<tr data-email=\"{}\"><td data-label=\"Email\">{}</td><td class=\"d\" data-label=\"Dates\">{}</td><td data-label=\"Personio id\">{}</td><td data-label=\"Reason\">{}</td><td class=\"d\" data-label=\"Since\">{}</td></tr>",
                 esc(&email_of(i)),
                 esc(i.email.as_deref().unwrap_or("–")),
                 esc(i.dates.as_deref().unwrap_or("–")),

@@ -606,7 +606,10 @@ async fn the_status_page_renders_in_a_browser_with_runs_advice_and_search() {
         group.contains("<code>sync.email_overrides</code>"),
         "{group}"
     );
-    assert!(group.contains(&format!("<td>{email}</td>")), "{group}");
+    assert!(
+        group.contains(&format!("<td data-label=\"Email\">{email}</td>")),
+        "{group}"
+    );
     let search = doc.element("form", "role=\"search\"");
     assert!(search.contains("id=\"search\"") && search.contains("type=\"search\""));
 
