@@ -6,13 +6,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use super::{build_observed_syncer, build_syncer, open_store, ScheduledSyncs};
+use super::{build_observed_syncer, build_syncer, open_store, start_listener, ScheduledSyncs};
 use crate::config::Settings;
 use crate::daemon::{self, Exit, Schedule};
 use crate::http::RetryPolicy;
 use crate::personio::{AbsenceSource, PersonioClient};
 use crate::productive::ProductiveClient;
-use crate::server::{Metrics, Server, Shared};
+use crate::server::Metrics;
 use crate::store::Store;
 use crate::sync::{RunOptions, SyncError};
 
@@ -51,25 +51,6 @@ pub async fn run_daemon(settings: &Settings) -> anyhow::Result<ExitCode> {
         tracing::warn!("exited before the run in progress finished; the next start resumes it");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The HTTP listener when `http.listen` is set.
-async fn start_listener(
-    settings: &Settings,
-    store: &Store,
-    metrics: Arc<Metrics>,
-    controls: tokio::sync::mpsc::Sender<daemon::Control>,
-) -> anyhow::Result<Option<Server>> {
-    let Some(addr) = settings.http.listen()? else {
-        return Ok(None);
-    };
-    let shared = Shared {
-        store: store.clone(),
-        metrics,
-        controls,
-        token: settings.http.token.clone(),
-    };
-    Ok(Some(Server::start(addr, shared).await?))
 }
 
 pub async fn sync_once(settings: &Settings, options: RunOptions) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::http::{RequestObserver, RetryPolicy};
 use crate::personio::PersonioClient;
 use crate::productive::ProductiveClient;
-use crate::server::Metrics;
+use crate::server::{Metrics, Server, Shared};
 use crate::store::Store;
 use crate::sync::{EngineSettings, MassDeleteGuard, RunOptions, Syncer, Trigger, WriteRetries};
 
@@ -66,6 +66,25 @@ pub fn build_observed_syncer(
         Arc::new(personio),
         productive,
     ))
+}
+
+/// The HTTP listener when `http.listen` is set.
+pub async fn start_listener(
+    settings: &Settings,
+    store: &Store,
+    metrics: Arc<Metrics>,
+    controls: tokio::sync::mpsc::Sender<crate::daemon::Control>,
+) -> anyhow::Result<Option<Server>> {
+    let Some(addr) = settings.http.listen()? else {
+        return Ok(None);
+    };
+    let shared = Shared {
+        store: store.clone(),
+        metrics,
+        controls,
+        token: settings.http.token.clone(),
+    };
+    Ok(Some(Server::start(addr, shared).await?))
 }
 
 /// The daemon's view of the engine: a scheduled run that logs and records its own failure, and
