@@ -27,9 +27,13 @@ WORKDIR /data
 # The embedded SQLite default lives here unless PPS__DATABASE__URL points at PostgreSQL.
 VOLUME ["/data"]
 ENV PPS__LOG__FORMAT=json
+# Health, metrics and status for the host and Prometheus; set PPS__HTTP__TOKEN(_FILE) too.
+ENV PPS__HTTP__LISTEN=0.0.0.0:9464
+EXPOSE 9464
 # Two malloc arenas are plenty for a mostly idle daemon and keep its resident memory down.
 ENV MALLOC_ARENA_MAX=2
-HEALTHCHECK --interval=5m --timeout=30s --start-period=2m --retries=3 \
+# `healthcheck` asks the listener's /livez.
+HEALTHCHECK --interval=1m --timeout=10s --start-period=1m --retries=3 \
   CMD ["personio-productive-sync", "healthcheck"]
 ENTRYPOINT ["personio-productive-sync"]
 CMD ["run"]

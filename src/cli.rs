@@ -74,6 +74,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     // First of all: SIGUSR1's default action ends the process, so a sync request arriving while
     // the daemon loads its configuration or reaches its store would kill it.
     let (signals, controls) = tokio::sync::mpsc::channel(8);
+    // `POST /sync` on the listener sends what SIGUSR1 sends.
+    let requests = signals.clone();
     if matches!(cli.command, Command::Run) {
         if let Err(err) = crate::daemon::forward_signals(signals) {
             eprintln!("error: installing signal handlers: {err}");
@@ -94,7 +96,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     };
     crate::telemetry::init(settings.log.format, default_filter);
     let result = match cli.command {
-        Command::Run => commands::run_daemon(&settings, controls).await,
+        Command::Run => commands::run_daemon(&settings, requests, controls).await,
         Command::Sync {
             dry_run,
             full,

@@ -33,6 +33,36 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub sync: SyncSettings,
     pub log: LogSettings,
+    pub http: HttpSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// `host:port` the daemon serves health, metrics and status on; empty turns it off.
+    listen: String,
+    /// When set, everything but the health probes needs `Authorization: Bearer <token>`.
+    #[serde(default)]
+    pub token: Option<SecretString>,
+    #[serde(default)]
+    token_file: Option<PathBuf>,
+}
+
+impl HttpSettings {
+    /// The address to listen on; `None` when the listener is off.
+    pub fn listen(&self) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            invalid(
+                "http.listen",
+                format!(
+                    "{listen:?} is not an IP address and port (e.g. 127.0.0.1:9464), nor empty"
+                ),
+            )
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -163,6 +193,15 @@ impl Settings {
         if let Some(path) = self.database.url_file.take() {
             self.database.url = read("database.url_file", &path)?;
         }
+        if let Some(path) = self.http.token_file.take() {
+            self.http.token = Some(read("http.token_file", &path)?);
+        }
+        // An empty token (the default) means none.
+        self.http.token = self
+            .http
+            .token
+            .take()
+            .filter(|t| !t.expose_secret().is_empty());
         Ok(())
     }
 
@@ -180,6 +219,7 @@ impl Settings {
             ));
         }
         self.timezone()?;
+        self.http.listen()?;
         if self.sync.interval < Duration::from_secs(1) {
             return Err(invalid("sync.interval", "must be at least 1s"));
         }
@@ -267,6 +307,32 @@ mod tests {
         assert_eq!(s.sync.timezone, "UTC");
         assert_eq!(s.log.format, LogFormat::Auto);
         assert!(s.database.url.expose_secret().starts_with("sqlite:"));
+        assert_eq!(
+            s.http.listen().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert!(s.http.token.is_none());
+    }
+
+    #[test]
+    fn the_listener_can_be_turned_off_and_its_token_read_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "bearer-from-file\n").unwrap();
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("PPS__HTTP__LISTEN", ""),
+                ("PPS__HTTP__TOKEN_FILE", token.to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.listen().unwrap(), None);
+        assert_eq!(s.http.token.unwrap().expose_secret(), "bearer-from-file");
+        let err = Settings::load_from(None, env(&[("PPS__HTTP__LISTEN", "localhost")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.listen"), "{err}");
     }
 
     #[test]

@@ -6,23 +6,28 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{build_syncer, open_store, ScheduledSyncs};
+use super::{build_syncer, open_store, start_listener, ScheduledSyncs};
 use crate::config::Settings;
 use crate::daemon::{self, Control, Exit, Schedule};
+use crate::server::Metrics;
 use crate::store::Store;
 use crate::sync::{RunOptions, SyncError};
 
 /// Exit code when another replica is mid-run (EX_TEMPFAIL).
 const EXIT_LOCKED: u8 = 75;
 
-/// `controls` carries the signals, installed before anything else (see `cli::run`).
+/// `controls` carries the signals, installed before anything else (see `cli::run`), and the
+/// listener's `POST /sync` (through `requests`).
 pub async fn run_daemon(
     settings: &Settings,
+    requests: mpsc::Sender<Control>,
     controls: mpsc::Receiver<Control>,
 ) -> anyhow::Result<ExitCode> {
     // Bad configuration stops the start (exit 2); an unreachable store only fails runs.
     settings.require_api_credentials()?;
-    let syncs = Arc::new(ScheduledSyncs::new(settings.clone()));
+    let metrics = Arc::new(Metrics::new());
+    let server = start_listener(settings, metrics.clone(), requests).await?;
+    let syncs = Arc::new(ScheduledSyncs::new(settings.clone(), metrics));
     tracing::info!(
         interval_secs = settings.sync.interval.as_secs(),
         "daemon started"
@@ -37,6 +42,9 @@ pub async fn run_daemon(
         controls,
     )
     .await;
+    if let Some(server) = server {
+        server.stop().await;
+    }
     if exit == Exit::DeadlineExceeded {
         tracing::warn!("exited before the run in progress finished; the next start resumes it");
     }
@@ -96,9 +104,22 @@ pub async fn status(settings: &Settings, json: bool, limit: i64) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
-/// Healthy when the newest run finished within two intervals (plus a minute of slack), or is
-/// running and started less than six hours ago: a stuck or dead scheduler turns it unhealthy.
+/// With the listener on: healthy when the daemon's `/livez` answers. Without it: healthy when
+/// the newest run finished within two intervals (plus a minute of slack), or is running and
+/// started less than six hours ago: a stuck or dead scheduler turns it unhealthy.
 pub async fn healthcheck(settings: &Settings) -> anyhow::Result<ExitCode> {
+    if let Some(listen) = settings.http.listen()? {
+        return Ok(match crate::server::probe::livez(listen).await {
+            Ok(()) => {
+                println!("healthy");
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                println!("unhealthy: {why}");
+                ExitCode::FAILURE
+            }
+        });
+    }
     let store = Store::connect(&settings.database.url, 1).await?;
     let runs = store.recent_runs(1).await?;
     store.close().await;

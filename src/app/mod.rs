@@ -3,7 +3,7 @@
 
 pub mod check;
 pub mod commands;
-mod status;
+pub(crate) mod status;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,9 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::daemon::RunOutcome;
-use crate::http::RetryPolicy;
+use crate::http::{RequestObserver, RetryPolicy};
 use crate::personio::PersonioClient;
 use crate::productive::ProductiveClient;
+use crate::server::{Metrics, Server, Shared};
 use crate::store::Store;
 use crate::sync::{
     EngineSettings, MassDeleteGuard, RunOptions, SyncError, Syncer, Trigger, WriteRetries,
@@ -57,9 +58,22 @@ pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
 
 /// The engine with real clients built from the settings.
 pub fn build_syncer(settings: &Settings, store: Store) -> anyhow::Result<Syncer> {
+    build_observed_syncer(settings, store, None)
+}
+
+/// The engine whose clients report every request to `observer` (the daemon's metrics).
+pub fn build_observed_syncer(
+    settings: &Settings,
+    store: Store,
+    observer: Option<Arc<dyn RequestObserver>>,
+) -> anyhow::Result<Syncer> {
     settings.require_api_credentials()?;
-    let personio = PersonioClient::new(&settings.personio, RetryPolicy::default())?;
-    let productive = ProductiveClient::new(&settings.productive, RetryPolicy::default())?;
+    let mut personio = PersonioClient::new(&settings.personio, RetryPolicy::default())?;
+    let mut productive = ProductiveClient::new(&settings.productive, RetryPolicy::default())?;
+    if let Some(observer) = observer {
+        personio = personio.observed(Arc::clone(&observer));
+        productive = productive.observed(observer);
+    }
     Ok(Syncer::new(
         sync_settings(settings)?,
         store,
@@ -68,18 +82,43 @@ pub fn build_syncer(settings: &Settings, store: Store) -> anyhow::Result<Syncer>
     ))
 }
 
+/// The HTTP listener when `http.listen` is set. Its store connects on first use, so that the
+/// listener (and `/livez`) is up even while the store is down.
+pub async fn start_listener(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    controls: tokio::sync::mpsc::Sender<crate::daemon::Control>,
+) -> anyhow::Result<Option<Server>> {
+    let Some(addr) = settings.http.listen()? else {
+        return Ok(None);
+    };
+    let database = &settings.database;
+    let store = Store::connect_lazy(&database.url, 2, database.acquire_timeout)
+        .context("preparing the listener's database pool (database.url)")?;
+    let shared = Shared {
+        store,
+        metrics,
+        controls,
+        token: settings.http.token.clone(),
+    };
+    Ok(Some(Server::start(addr, shared).await?))
+}
+
 /// The daemon's view of the engine. The store is connected (and migrated) by the first run that
 /// reaches it, not at start: a store that is down when the daemon starts, or later, fails those
-/// runs with one ERROR line each while the daemon keeps its schedule and its signals.
+/// runs with one ERROR line each while the daemon keeps its schedule and its signals. Each run
+/// updates the metrics when it ends.
 pub struct ScheduledSyncs {
     settings: Settings,
+    metrics: Arc<Metrics>,
     syncer: tokio::sync::OnceCell<Syncer>,
 }
 
 impl ScheduledSyncs {
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: Settings, metrics: Arc<Metrics>) -> Self {
         Self {
             settings,
+            metrics,
             syncer: tokio::sync::OnceCell::new(),
         }
     }
@@ -88,9 +127,33 @@ impl ScheduledSyncs {
         self.syncer
             .get_or_try_init(|| async {
                 let store = open_store(&self.settings).await?;
-                build_syncer(&self.settings, store)
+                let observer: Arc<dyn RequestObserver> = self.metrics.clone();
+                build_observed_syncer(&self.settings, store, Some(observer))
             })
             .await
+    }
+
+    async fn run_once(
+        &self,
+        syncer: &Syncer,
+        options: RunOptions,
+        cancel: CancellationToken,
+    ) -> RunOutcome {
+        self.metrics.run_started();
+        let started = std::time::Instant::now();
+        let result = syncer.run(options, cancel).await;
+        self.metrics.run_finished(&result, started.elapsed());
+        match syncer.store().owned_bookings().await {
+            Ok(owned) => self.metrics.set_bookings_owned(owned),
+            Err(err) => {
+                tracing::warn!(error = %error_chain(&err), "could not count the owned bookings for the metrics")
+            }
+        }
+        match result {
+            Ok(report) if report.counts.failed_transient > 0 => RunOutcome::RetrySoon,
+            Ok(_) | Err(SyncError::Locked) => RunOutcome::Done,
+            Err(_) => RunOutcome::RetrySoon,
+        }
     }
 }
 
@@ -114,11 +177,7 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
             match syncer {
                 // Failures of a run are logged (and recorded when the store allows) by
                 // `Syncer::run`; the daemon carries on, sooner when work was left undone.
-                Ok(syncer) => match syncer.run(options, cancel.clone()).await {
-                    Ok(report) if report.counts.failed_transient > 0 => RunOutcome::RetrySoon,
-                    Ok(_) | Err(SyncError::Locked) => RunOutcome::Done,
-                    Err(_) => RunOutcome::RetrySoon,
-                },
+                Ok(syncer) => self.run_once(syncer, options, cancel.clone()).await,
                 Err(err) => {
                     let span = tracing::info_span!("sync_run", trigger = trigger.as_str());
                     span.in_scope(|| {

@@ -17,7 +17,7 @@ struct StatusView<'a> {
 }
 
 /// What the newest finished real run held back: the hold stands until a run deletes.
-fn mass_delete_held(runs: &[RunRecord]) -> Option<MassDeleteHold> {
+pub(crate) fn mass_delete_held(runs: &[RunRecord]) -> Option<MassDeleteHold> {
     runs.iter()
         .filter(|r| !r.dry_run)
         .find_map(|r| r.counts.as_ref())
@@ -31,7 +31,7 @@ struct RunView<'a> {
     duration_secs: Option<f64>,
 }
 
-pub(super) fn render_json(runs: &[RunRecord], issues: &[Issue]) -> serde_json::Result<String> {
+pub(crate) fn render_json(runs: &[RunRecord], issues: &[Issue]) -> serde_json::Result<String> {
     let view = StatusView {
         mass_delete_held: mass_delete_held(runs),
         runs: runs

@@ -11,7 +11,7 @@ mod retry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use url::Url;
 
 pub use error::{json_text, status_error, ApiError, DescribeError, ErrorBody};
@@ -46,8 +46,16 @@ impl Reply {
     }
 }
 
+/// Told about every attempt a client makes, for metrics.
+pub trait RequestObserver: Send + Sync + 'static {
+    /// One attempt's answer: its HTTP status, or `None` when no response came.
+    fn attempt(&self, api: &'static str, method: &Method, status: Option<StatusCode>);
+    /// Time spent waiting for the rate budget (ours or the server's) before an attempt.
+    fn rate_limit_wait(&self, api: &'static str, waited: Duration);
+}
+
 /// The part of a client that every request goes through.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HttpCore {
     api: &'static str,
     describe_error: DescribeError,
@@ -55,6 +63,16 @@ pub struct HttpCore {
     base: Url,
     pacer: Arc<Pacer>,
     retry: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
+}
+
+impl std::fmt::Debug for HttpCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpCore")
+            .field("api", &self.api)
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpCore {
@@ -82,7 +100,12 @@ impl HttpCore {
             base,
             pacer,
             retry,
+            observer: None,
         })
+    }
+
+    pub fn set_observer(&mut self, observer: Arc<dyn RequestObserver>) {
+        self.observer = Some(observer);
     }
 
     /// `base` joined with a relative path (the base's own path is kept).
@@ -123,8 +146,18 @@ impl HttpCore {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let waiting = tokio::time::Instant::now();
             self.pacer.acquire().await;
-            let outcome = build(&self.client).send().await;
+            let request = build(&self.client).build();
+            let method = request.as_ref().map(|r| r.method().clone()).ok();
+            let outcome = match request {
+                Ok(request) => self.client.execute(request).await,
+                Err(err) => Err(err),
+            };
+            if let (Some(observer), Some(method)) = (&self.observer, &method) {
+                observer.rate_limit_wait(self.api, waiting.elapsed());
+                observer.attempt(self.api, method, outcome.as_ref().ok().map(|r| r.status()));
+            }
             let last = attempt >= self.retry.max_attempts;
             match outcome {
                 Err(source) => {

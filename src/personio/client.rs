@@ -14,7 +14,9 @@ use super::token::Token;
 use super::wire;
 use crate::config::PersonioSettings;
 use crate::domain::model::{Fetched, RejectedRecord};
-use crate::http::{ApiError, HttpCore, Pacer, RateLimit, Reply, Retry, RetryPolicy};
+use crate::http::{
+    ApiError, HttpCore, Pacer, RateLimit, Reply, RequestObserver, Retry, RetryPolicy,
+};
 
 pub(super) const API: &str = "personio";
 pub(super) const APP_ID_HEADER: &str = "X-Personio-App-ID";
@@ -53,6 +55,12 @@ impl PersonioClient {
             app_id: settings.app_id.clone(),
             token: Mutex::new(None),
         })
+    }
+
+    /// Reports every request to `observer` (the daemon's metrics).
+    pub fn observed(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.http.set_observer(observer);
+        self
     }
 
     /// All pages of an endpoint paged by record offset, until a short page or the total count

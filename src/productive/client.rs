@@ -14,7 +14,9 @@ use url::Url;
 use super::wire::{self, Document, Envelope, Resource};
 use crate::config::ProductiveSettings;
 use crate::domain::{ApprovalStep, Booking, BookingDraft, Event, EventDraft, Fetched, Person};
-use crate::http::{ApiError, HttpCore, Pacer, RateLimit, Reply, Retry, RetryPolicy};
+use crate::http::{
+    ApiError, HttpCore, Pacer, RateLimit, Reply, RequestObserver, Retry, RetryPolicy,
+};
 
 const API: &str = "productive";
 const JSON_API: &str = "application/vnd.api+json";
@@ -99,6 +101,12 @@ impl ProductiveClient {
             core,
             auth: Arc::new(auth),
         })
+    }
+
+    /// Reports every request to `observer` (the daemon's metrics).
+    pub fn observed(mut self, observer: Arc<dyn RequestObserver>) -> Self {
+        self.core.set_observer(observer);
+        self
     }
 
     /// Every person, deactivated ones included (`active == false`). People whose availabilities

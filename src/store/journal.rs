@@ -60,6 +60,16 @@ impl Store {
     }
 
     /// Records an intent or an outcome for one owned booking.
+    /// How many bookings the sync owns in Productive (journal entries with a booking; a refused
+    /// create has none).
+    pub async fn owned_bookings(&self) -> Result<i64, StoreError> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM synced_bookings WHERE booking_id IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n)
+    }
+
     pub async fn put_journal(&self, e: &JournalEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO synced_bookings (period_id, part, person_id, event_id, start_date, end_date, minutes, note, booking_id, state, approved, updated_at, error, rejected)

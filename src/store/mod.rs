@@ -79,34 +79,29 @@ impl Store {
         max_connections: u32,
         acquire_timeout: Duration,
     ) -> Result<Self, StoreError> {
-        let raw = url.expose_secret();
-        let (backend, url) = open_url(raw, "rwc");
-        let options = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(acquire_timeout);
-        let options = match backend {
-            Backend::Sqlite => options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets `status` read while a run writes; the timeout rides out short locks.
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    // Safe against process crashes in WAL mode; a write lost to a power cut is
-                    // recovered through the booking markers.
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // Each run reads the state once, in order: 1 MiB of page cache per
-                    // connection instead of 2 keeps the daemon small without costing reads.
-                    conn.execute("PRAGMA cache_size = -1024").await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => options,
-        };
-        let pool = options.connect(&url).await?;
-        Ok(Self {
+        let (options, backend, open) = pool_options(url, max_connections, acquire_timeout);
+        let pool = options.connect(&open).await?;
+        Ok(Self::with_pool(pool, backend, url))
+    }
+
+    /// Like [`Store::connect_waiting`], but connects only when a statement first needs it: for
+    /// readers that must start while the server is down (the HTTP listener). Does not migrate.
+    pub fn connect_lazy(
+        url: &SecretString,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let (options, backend, open) = pool_options(url, max_connections, acquire_timeout);
+        let pool = options.connect_lazy(&open)?;
+        Ok(Self::with_pool(pool, backend, url))
+    }
+
+    fn with_pool(pool: AnyPool, backend: Backend, url: &SecretString) -> Self {
+        Self {
             pool,
             backend,
-            run_lock: lock::Scheme::for_database(backend, raw),
-        })
+            run_lock: lock::Scheme::for_database(backend, url.expose_secret()),
+        }
     }
 
     /// Opens an existing store only to look at it (`check`): a SQLite file that is missing is an
@@ -175,6 +170,36 @@ impl Store {
         out.shrink_to_fit();
         Ok(out)
     }
+}
+
+/// The pool settings for a read-write store, its backend and the URL to open.
+fn pool_options(
+    url: &SecretString,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> (AnyPoolOptions, Backend, String) {
+    let (backend, open) = open_url(url.expose_secret(), "rwc");
+    let options = AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(acquire_timeout);
+    let options = match backend {
+        Backend::Sqlite => options.after_connect(|conn, _| {
+            Box::pin(async move {
+                // WAL lets `status` read while a run writes; the timeout rides out short locks.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                // Safe against process crashes in WAL mode; a write lost to a power cut is
+                // recovered through the booking markers.
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                // Each run reads the state once, in order: 1 MiB of page cache per
+                // connection instead of 2 keeps the daemon small without costing reads.
+                conn.execute("PRAGMA cache_size = -1024").await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options,
+    };
+    (options, backend, open)
 }
 
 /// The backend of a database URL, and the URL to open: a SQLite one gets `mode` (`rwc` creates

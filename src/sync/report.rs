@@ -53,6 +53,19 @@ pub const EXIT_PARTIAL: u8 = 3;
 pub const EXIT_MASS_DELETE_HELD: u8 = 4;
 
 impl RunReport {
+    /// The outcome the run record keeps: `interrupted` (a stop came first), `partial` (some
+    /// records failed or deletions were held) or `succeeded`.
+    pub fn outcome(&self) -> &'static str {
+        let c = &self.counts;
+        if self.interrupted {
+            "interrupted"
+        } else if c.failed > 0 || c.mass_delete_held.is_some() {
+            "partial"
+        } else {
+            "succeeded"
+        }
+    }
+
     /// The exit code of `sync` for this run: a held mass deletion outranks transient failures;
     /// records Productive refuses for good are reported and do not change it.
     pub fn exit_code(&self) -> u8 {

@@ -174,13 +174,7 @@ impl Syncer {
         match result {
             Ok(report) => {
                 let c = &report.counts;
-                let outcome = if report.interrupted {
-                    "interrupted"
-                } else if c.failed > 0 || c.mass_delete_held.is_some() {
-                    "partial"
-                } else {
-                    "succeeded"
-                };
+                let outcome = report.outcome();
                 tracing::info!(
                     outcome,
                     full = report.full,

@@ -444,7 +444,11 @@ async fn a_short_read_of_productive_bookings_recreates_nothing() {
         let err = h.try_sync(false, true).await.unwrap_err();
         let chain = format!("{:#}", anyhow::Error::new(err));
         assert!(chain.contains("incomplete read of /bookings"), "{chain}");
-        assert_eq!(h.org.productive.bookings(), before, "nothing taken for deleted");
+        assert_eq!(
+            h.org.productive.bookings(),
+            before,
+            "nothing taken for deleted"
+        );
         h.org.productive.set_drop_page(None);
         assert_eq!(h.try_sync(false, true).await.unwrap().exit_code(), 0);
         h.assert_exact();

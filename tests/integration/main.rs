@@ -10,6 +10,7 @@ mod personio;
 mod process;
 mod productive;
 mod proxy;
+mod server;
 mod store;
 mod support;
 mod sync;

@@ -203,6 +203,8 @@ pub fn sim_env(
         ("PPS__PRODUCTIVE__REQUESTS_PER_10S", "1000000".to_string()),
         ("PPS__PRODUCTIVE__REQUESTS_PER_30MIN", "1000000".to_string()),
         ("PPS__PERSONIO__REQUESTS_PER_MINUTE", "1000000".to_string()),
+        // Off: daemons of tests running at once would contend for the default port.
+        ("PPS__HTTP__LISTEN", String::new()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
