@@ -315,6 +315,9 @@ async fn measure(
     // The report goes to a file: a pipe nobody drains until exit would block a large report.
     let report_path = &sims.report;
     let report_file = std::fs::File::create(report_path).expect("report file");
+    // Warnings and errors go to a file too, so that a failed run says why.
+    let log_path = report_path.with_extension("log");
+    let log_file = std::fs::File::create(&log_path).expect("log file");
     let started = Instant::now();
     let wrap = std::env::var("BENCH_WRAP").unwrap_or_default();
     let mut words: Vec<String> = wrap.split_whitespace().map(String::from).collect();
@@ -327,7 +330,7 @@ async fn measure(
         // As the container image runs it (see Dockerfile): fewer malloc arenas, less RSS.
         .env("MALLOC_ARENA_MAX", "2")
         .stdout(report_file)
-        .stderr(std::process::Stdio::null())
+        .stderr(log_file)
         .spawn()
         .expect("starting the sync binary");
     let pid = child.id().expect("child pid");
@@ -344,7 +347,13 @@ async fn measure(
     };
     let wall = started.elapsed();
     let stdout = std::fs::read_to_string(report_path).unwrap_or_default();
-    assert!(status.success(), "sync failed: {stdout}");
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+    assert!(
+        status.success(),
+        "sync exited with {status}: {stdout}\n{}",
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 
     let after = held(org);
     let (writes_needed, approvals) = needed_writes(org, &before, &after);

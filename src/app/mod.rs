@@ -141,7 +141,19 @@ impl ScheduledSyncs {
     ) -> RunOutcome {
         self.metrics.run_started();
         let started = std::time::Instant::now();
-        let result = syncer.run(options, cancel).await;
+        // The write progress reaches the metrics every second while the run runs.
+        let live = syncer.progress();
+        let copy_progress = async {
+            loop {
+                self.metrics.set_progress(live.get());
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        };
+        let result = tokio::select! {
+            result = syncer.run(options, cancel) => result,
+            never = copy_progress => never,
+        };
+        self.metrics.set_progress(None);
         self.metrics.run_finished(&result, started.elapsed());
         match syncer.store().owned_bookings().await {
             Ok(owned) => self.metrics.set_bookings_owned(owned),

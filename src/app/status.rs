@@ -122,7 +122,7 @@ fn table(header: [&str; 5]) -> Table {
 }
 
 /// "writing 1200/5000, 4.2/s, about 15m left".
-fn progress_line(p: WriteProgress) -> String {
+pub(crate) fn progress_line(p: WriteProgress) -> String {
     let left = p
         .seconds_left()
         .map(|s| {

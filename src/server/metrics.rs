@@ -17,6 +17,7 @@ use reqwest::{Method, StatusCode};
 
 use super::advice;
 use crate::domain::Counts;
+use crate::domain::WriteProgress;
 use crate::http::RequestObserver;
 use crate::store::RunRecord;
 use crate::sync::{RunReport, SyncError};
@@ -61,6 +62,8 @@ pub struct Metrics {
     runs: Family<OutcomeLabels, Counter>,
     run_duration: Histogram,
     running: Gauge,
+    writes_done: Gauge,
+    writes_planned: Gauge,
     last_run: Seconds,
     last_success: Seconds,
     records: Family<ResultLabels, Gauge>,
@@ -99,6 +102,18 @@ impl Metrics {
             "sync_running",
             "1 while a sync run is in progress",
             running.clone(),
+        );
+        let writes_done = Gauge::default();
+        registry.register(
+            "sync_writes_done",
+            "Writes the running run's write phase has finished (0 when none is writing)",
+            writes_done.clone(),
+        );
+        let writes_planned = Gauge::default();
+        registry.register(
+            "sync_writes_planned",
+            "Writes the running run's write phase has to do (0 when none is writing)",
+            writes_planned.clone(),
         );
         let last_run = Seconds::default();
         registry.register_with_unit(
@@ -163,6 +178,8 @@ impl Metrics {
             runs,
             run_duration,
             running,
+            writes_done,
+            writes_planned,
             last_run,
             last_success,
             records,
@@ -203,6 +220,13 @@ impl Metrics {
 
     pub fn run_started(&self) {
         self.running.set(1);
+    }
+
+    /// The write phase's progress of the running run (`None`: not writing).
+    pub fn set_progress(&self, progress: Option<WriteProgress>) {
+        let (done, total) = progress.map_or((0, 0), |p| (p.done, p.total));
+        self.writes_done.set(done as i64);
+        self.writes_planned.set(total as i64);
     }
 
     /// A run as the daemon saw it end.

@@ -58,9 +58,12 @@ pub fn render(runs: &[RunRecord], issues: &[Issue], email: &str, now: DateTime<U
     if let Some(run) = runs.first().filter(|r| r.outcome == "running") {
         let _ = write!(
             out,
-            "<section id=\"running\" class=\"info\">A run ({}) is in progress since {} UTC.</section>",
+            "<section id=\"running\" class=\"info\">A run ({}) is in progress since {} UTC{}.</section>",
             esc(&run.trigger),
-            run.started_at.format("%Y-%m-%d %H:%M:%S")
+            run.started_at.format("%Y-%m-%d %H:%M:%S"),
+            run.progress
+                .map(|p| format!(": {}", crate::app::status::progress_line(p)))
+                .unwrap_or_default()
         );
     }
     render_runs(&mut out, runs);

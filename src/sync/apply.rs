@@ -212,7 +212,7 @@ impl Syncer {
             let progress = tracker.step();
             self.progress.set(Some(tracker.snapshot()));
             if let Some(p) = progress {
-                self.report_progress(issues.run_id, &p).await;
+                self.report_progress(issues.run_id, p);
             }
             for w in wrote {
                 *match w {
@@ -230,7 +230,7 @@ impl Syncer {
         }
     }
 
-    async fn report_progress(&self, run_id: &str, p: &WriteProgress) {
+    fn report_progress(&self, run_id: &str, p: WriteProgress) {
         tracing::info!(
             done = p.done,
             total = p.total,
@@ -238,10 +238,16 @@ impl Syncer {
             seconds_left = p.seconds_left(),
             "writing"
         );
-        // Progress is for people watching; a store that cannot take it must not stop the writes.
-        if let Err(e) = self.store.set_progress(run_id, p).await {
-            tracing::warn!(error = %error_chain(&e), "recording progress failed");
-        }
+        // Recorded beside the writes, never awaited in the loop that drives them: while that loop
+        // waited, the writes in flight would not be polled and could hold every pooled connection
+        // (a deadlock until the pool times out). Progress is for people watching; a store that
+        // cannot take it must not stop the writes.
+        let (store, run_id) = (self.store.clone(), run_id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = store.set_progress(&run_id, &p).await {
+                tracing::warn!(error = %error_chain(&e), "recording progress failed");
+            }
+        });
     }
 
     async fn apply_one(

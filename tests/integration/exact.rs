@@ -405,7 +405,12 @@ async fn a_refused_update_waits_for_a_change_or_the_full_reconcile_like_a_refuse
 #[tokio::test]
 async fn a_long_write_phase_reports_its_progress_while_it_runs() {
     let h = small_on_postgres().await;
-    let syncer = h.syncer_with(|s| s.progress_every = StdDuration::ZERO);
+    // More writes in flight than the store has connections (4): recording progress must not
+    // wait in the loop that drives them, or they would hold every connection unpolled.
+    let syncer = h.syncer_with(|s| {
+        s.progress_every = StdDuration::ZERO;
+        s.write_concurrency = 16;
+    });
     let live = syncer.progress();
     let watch = async {
         let deadline = std::time::Instant::now() + StdDuration::from_secs(60);
@@ -420,9 +425,15 @@ async fn a_long_write_phase_reports_its_progress_while_it_runs() {
         .await;
         seen.expect("a running run records its progress")
     };
+    let started = std::time::Instant::now();
     let (report, (stored, in_memory)) =
         tokio::join!(syncer.run(options(false), CancellationToken::new()), watch);
     let report = report.unwrap();
+    assert_eq!(report.exit_code(), 0, "{}", report.render_counts());
+    assert!(
+        started.elapsed() < StdDuration::from_secs(20),
+        "no pool starvation"
+    );
     let writes = (report.counts.created + report.counts.approved) as u64;
     assert!(
         stored.done <= stored.total && stored.total <= writes,

@@ -800,3 +800,60 @@ async fn a_missing_credential_stops_the_start_with_exit_2_and_names_the_key() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_and_every_skipped_record_is_exactly_one_structured_log_line() {
+    let h = Harness::generated(12, 4, postgres_db().await).await;
+    // Approval steps, so that approvals are logged too, and a deleted period for a delete.
+    let out = sync_to_completion(&child_env(&h, &[]), &["sync"]).await;
+    let first = h.org.productive.bookings().len();
+    let (id, _) = h.org.personio.time_offs().into_iter().next().unwrap();
+    h.org.personio.delete_time_off(id);
+    let again = sync_to_completion(&child_env(&h, &[]), &["sync"]).await;
+    assert!(h.org.productive.bookings().len() <= first);
+    for out in [out, again] {
+        let lines: Vec<Value> = out
+            .stderr
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let summaries: Vec<&Value> = lines.iter().filter(|v| is_summary(v, "manual")).collect();
+        assert_eq!(summaries.len(), 1, "one summary line per run");
+        let s = &summaries[0]["fields"];
+        let writes: Vec<&Value> = lines
+            .iter()
+            .filter(|v| message(v) == "booking written")
+            .collect();
+        let counted: u64 = ["created", "updated", "deleted", "approved"]
+            .iter()
+            .map(|k| s[k].as_u64().unwrap())
+            .sum();
+        assert_eq!(writes.len() as u64, counted, "one line per write: {s}");
+        for w in &writes {
+            let f = &w["fields"];
+            for key in [
+                "action",
+                "personio_id",
+                "email",
+                "start",
+                "end",
+                "minutes",
+                "booking_id",
+            ] {
+                assert!(!f[key].is_null(), "{key} missing in {w}");
+            }
+        }
+        let skipped = lines.iter().filter(|v| message(v) == "skipped").count() as u64;
+        assert_eq!(
+            skipped,
+            s["skipped"].as_u64().unwrap(),
+            "one line per skipped record"
+        );
+        for action in writes
+            .iter()
+            .map(|w| w["fields"]["action"].as_str().unwrap())
+        {
+            assert!(["create", "update", "delete", "approve"].contains(&action));
+        }
+    }
+}

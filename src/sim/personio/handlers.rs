@@ -59,6 +59,30 @@ struct ListFilter {
     employees: Option<HashSet<i64>>,
 }
 
+impl ListFilter {
+    /// Whether a period of these dates, changed on `changed`, of this employee is listed:
+    /// `contained` keeps only periods wholly inside the window, otherwise overlapping ones.
+    fn keeps(
+        &self,
+        (start, end): (NaiveDate, NaiveDate),
+        changed: NaiveDate,
+        employee_id: i64,
+        contained: bool,
+    ) -> bool {
+        let in_window = if contained {
+            self.from.is_none_or(|f| start >= f) && self.to.is_none_or(|t| end <= t)
+        } else {
+            self.from.is_none_or(|f| end >= f) && self.to.is_none_or(|t| start <= t)
+        };
+        in_window
+            && self.updated.is_none_or(|u| changed >= u)
+            && self
+                .employees
+                .as_ref()
+                .is_none_or(|e| e.contains(&employee_id))
+    }
+}
+
 /// `updated_names` are the spellings of the "changed since" filter, the first present winning.
 fn list_filter(
     sim: &PersonioSim,
@@ -92,13 +116,7 @@ pub(super) async fn time_offs(
     headers: HeaderMap,
 ) -> Reply {
     // Renamed upstream; both spellings work.
-    let ListFilter {
-        token,
-        from,
-        to,
-        updated,
-        employees,
-    } = list_filter(&sim, &query, &headers, &["updated_since", "updated_from"])?;
+    let filter = list_filter(&sim, &query, &headers, &["updated_since", "updated_from"])?;
     let state = sim.state();
     let contained = state.quirks.contained_window_filter;
     let records: Vec<(&i64, &StoredTimeOff)> = state
@@ -106,22 +124,14 @@ pub(super) async fn time_offs(
         .iter()
         .filter(|(_, s)| {
             let p = &s.period;
-            let in_window = if contained {
-                from.is_none_or(|f| p.start >= f) && to.is_none_or(|t| p.end <= t)
-            } else {
-                from.is_none_or(|f| p.end >= f) && to.is_none_or(|t| p.start <= t)
-            };
-            in_window
-                && updated.is_none_or(|u| s.updated_at.date_naive() >= u)
-                && employees
-                    .as_ref()
-                    .is_none_or(|e| e.contains(&p.employee_id))
+            let changed = s.updated_at.date_naive();
+            filter.keeps((p.start, p.end), changed, p.employee_id, contained)
         })
         .collect();
     let body = page_numbered(&query, &state.quirks, &records, |(id, s)| {
         time_off_json(&state, **id, s)
     })?;
-    Ok(with_token(body, &token))
+    Ok(with_token(body, &filter.token))
 }
 
 pub(super) async fn time_off(
@@ -148,13 +158,7 @@ pub(super) async fn absence_periods(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
 ) -> Reply {
-    let ListFilter {
-        token,
-        from,
-        to,
-        updated,
-        employees,
-    } = list_filter(&sim, &query, &headers, &["updated_from"])?;
+    let filter = list_filter(&sim, &query, &headers, &["updated_from"])?;
     let state = sim.state();
     // This endpoint documents (and does) intersection with the window.
     let records: Vec<(&String, &StoredHourly)> = state
@@ -162,18 +166,14 @@ pub(super) async fn absence_periods(
         .iter()
         .filter(|(_, s)| {
             let a = &s.absence;
-            from.is_none_or(|f| a.end.date() >= f)
-                && to.is_none_or(|t| a.start.date() <= t)
-                && updated.is_none_or(|u| s.created_at.date_naive() >= u)
-                && employees
-                    .as_ref()
-                    .is_none_or(|e| e.contains(&a.employee_id))
+            let days = (a.start.date(), a.end.date());
+            filter.keeps(days, s.created_at.date_naive(), a.employee_id, false)
         })
         .collect();
     let body = page_numbered(&query, &state.quirks, &records, |(id, s)| {
         hourly_json(&state, id, s)
     })?;
-    Ok(with_token(body, &token))
+    Ok(with_token(body, &filter.token))
 }
 
 pub(super) async fn employees(
