@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -15,13 +15,11 @@ use crate::telemetry::error_chain;
 use super::desired::DesiredBooking;
 use super::error::{is_ambiguous, SyncError};
 use super::issues::{FailedWrite, Issues};
+use super::order::{in_order_of_urgency, Action};
 use super::plan::Plan;
 use super::progress::Tracker;
 use super::run::Syncer;
 use crate::domain::Counts;
-
-/// "The near future" of the write order, in days from today.
-const NEAR_FUTURE_DAYS: u64 = 28;
 
 /// One write Productive carried out.
 #[derive(Debug, Clone, Copy)]
@@ -88,64 +86,6 @@ impl Failure {
             transient: false,
         }
     }
-}
-
-enum Action<'a> {
-    Create(&'a DesiredBooking),
-    Update(&'a JournalEntry, &'a DesiredBooking),
-    Delete(&'a JournalEntry),
-    Approve(&'a JournalEntry),
-}
-
-impl Action<'_> {
-    /// The days a write touches: an update the days it leaves and the days it books.
-    fn dates(&self) -> (NaiveDate, NaiveDate) {
-        match self {
-            Self::Create(want) => want.shape.days(),
-            Self::Update(entry, want) => (
-                entry.shape.start.min(want.shape.start),
-                entry.shape.end.max(want.shape.end),
-            ),
-            Self::Delete(entry) | Self::Approve(entry) => entry.shape.days(),
-        }
-    }
-
-    /// Within one urgency: deletes first (they free the days a create may need), approvals last.
-    fn rank(&self) -> u8 {
-        match self {
-            Self::Delete(_) => 0,
-            Self::Update(..) => 1,
-            Self::Create(_) => 2,
-            Self::Approve(_) => 3,
-        }
-    }
-}
-
-/// How soon a write matters: today to four weeks ahead (0), later (1), past (2).
-fn urgency((start, end): (NaiveDate, NaiveDate), today: NaiveDate) -> u8 {
-    let soon = today + Days::new(NEAR_FUTURE_DAYS);
-    if end >= today && start <= soon {
-        0
-    } else if start > soon {
-        1
-    } else {
-        2
-    }
-}
-
-/// A first sync of a large organisation takes hours at Productive's real limits, so the writes
-/// go in order of urgency: a run stopped part-way leaves the next four weeks done.
-fn in_order_of_urgency(plan: &Plan, today: NaiveDate) -> Vec<Action<'_>> {
-    let mut actions: Vec<Action<'_>> = plan
-        .deletes
-        .iter()
-        .map(Action::Delete)
-        .chain(plan.updates.iter().map(|(e, d)| Action::Update(e, d)))
-        .chain(plan.creates.iter().map(Action::Create))
-        .chain(plan.approvals.iter().map(Action::Approve))
-        .collect();
-    actions.sort_by_key(|a| (urgency(a.dates(), today), a.rank()));
-    actions
 }
 
 impl Syncer {

@@ -9,6 +9,7 @@ mod error;
 pub mod events;
 pub mod guard;
 mod issues;
+mod order;
 mod periods;
 pub mod plan;
 mod progress;
