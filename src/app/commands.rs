@@ -97,9 +97,9 @@ pub async fn status(settings: &Settings, json: bool, limit: i64) -> anyhow::Resu
     let issues = store.issues().await?;
     store.close().await;
     if json {
-        println!("{}", super::status::render_json(&runs, &issues)?);
+        println!("{}", crate::server::status::render_json(&runs, &issues)?);
     } else {
-        print!("{}", super::status::render_text(&runs, &issues));
+        print!("{}", crate::server::status::render_text(&runs, &issues));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,8 @@
-//! Wiring configuration, store, clients and engine together for the commands (`commands`),
-//! what `status` prints (`status`) and what `check` finds (`check`).
+//! Wiring configuration, store, clients, engine and listener together for the commands
+//! (`commands`), and what `check` finds (`check`).
 
 pub mod check;
 pub mod commands;
-pub(crate) mod status;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -8,6 +8,7 @@ mod limit;
 mod metrics;
 mod page;
 pub mod probe;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -217,7 +218,7 @@ async fn readyz(State(shared): State<Shared>) -> Response {
             ),
         );
     }
-    if let Some(held) = crate::app::status::mass_delete_held(&runs) {
+    if let Some(held) = status::mass_delete_held(&runs) {
         return line(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -263,7 +264,7 @@ async fn status_json(State(shared): State<Shared>) -> Response {
         Ok(loaded) => loaded,
         Err(response) => return response,
     };
-    match crate::app::status::render_json(&runs, &issues) {
+    match status::render_json(&runs, &issues) {
         Ok(body) => (
             [(header::CONTENT_TYPE, "application/json")],
             format!("{body}\n"),

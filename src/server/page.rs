@@ -48,7 +48,7 @@ pub fn render(runs: &[RunRecord], issues: &[Issue], email: &str, now: DateTime<U
         env!("CARGO_PKG_VERSION"),
         now.format("%Y-%m-%d %H:%M:%S")
     );
-    if let Some(held) = crate::app::status::mass_delete_held(runs) {
+    if let Some(held) = super::status::mass_delete_held(runs) {
         let _ = write!(
             out,
             "<section id=\"hold\" class=\"alert\"><strong>Mass deletion held.</strong> The last run would have deleted {} of the {} bookings the sync owns, so it deleted none (creates and updates went on). Check that the Personio credential still sees everyone, then release it once with <code>personio-productive-sync sync --allow-mass-delete</code>.</section>",
@@ -62,7 +62,7 @@ pub fn render(runs: &[RunRecord], issues: &[Issue], email: &str, now: DateTime<U
             esc(&run.trigger),
             run.started_at.format("%Y-%m-%d %H:%M:%S"),
             run.progress
-                .map(|p| format!(": {}", crate::app::status::progress_line(p)))
+                .map(|p| format!(": {}", super::status::progress_line(p)))
                 .unwrap_or_default()
         );
     }

@@ -1,5 +1,6 @@
 //! What `status` shows: the last runs and the records currently skipped or failed, as text
-//! tables or as JSON.
+//! tables or as JSON (`status --json` and `/status.json` are the same body); shared by the
+//! command line and the listener.
 
 use std::fmt::Write;
 
@@ -46,7 +47,7 @@ pub(crate) fn render_json(runs: &[RunRecord], issues: &[Issue]) -> serde_json::R
     serde_json::to_string_pretty(&view)
 }
 
-pub(super) fn render_text(runs: &[RunRecord], issues: &[Issue]) -> String {
+pub fn render_text(runs: &[RunRecord], issues: &[Issue]) -> String {
     let mut out = String::new();
     if let Some(held) = mass_delete_held(runs) {
         let _ = writeln!(
