@@ -425,15 +425,11 @@ async fn a_long_write_phase_reports_its_progress_while_it_runs() {
         .await;
         seen.expect("a running run records its progress")
     };
-    let started = std::time::Instant::now();
     let (report, (stored, in_memory)) =
         tokio::join!(syncer.run(options(false), CancellationToken::new()), watch);
     let report = report.unwrap();
+    // Starved of connections, writes would fail on the pool's timeout and the run with them.
     assert_eq!(report.exit_code(), 0, "{}", report.render_counts());
-    assert!(
-        started.elapsed() < StdDuration::from_secs(20),
-        "no pool starvation"
-    );
     let writes = (report.counts.created + report.counts.approved) as u64;
     assert!(
         stored.done <= stored.total && stored.total <= writes,
