@@ -52,7 +52,6 @@ pub(super) struct Converged {
 
 /// What a round needs that stays the same across rounds.
 pub(super) struct Inputs<'a> {
-    pub want: &'a Desired,
     pub known: &'a HashSet<i64>,
     pub events: &'a EventMap,
     pub names: &'a HashMap<i64, String>,
@@ -66,6 +65,7 @@ impl Syncer {
     pub(super) async fn converge(
         &self,
         input: Inputs<'_>,
+        want: &mut Desired,
         window: &crate::domain::window::Window,
         counts: &mut Counts,
         cancel: &CancellationToken,
@@ -92,16 +92,13 @@ impl Syncer {
             // finish what failed in the round before.
             let full = input.full && round == 0;
             let journal = self.store.journal().await?;
-            let mut want = std::borrow::Cow::Borrowed(input.want);
-            let aged: Vec<i64> = aged_out(&journal, input.known, window).collect();
-            if !aged.is_empty() {
-                want.to_mut().keep.extend(aged);
-            }
-            let read_from = full.then(|| read_from(&want, &journal, window));
+            // In place: a copy of the desired state is what a large organisation pays for.
+            want.keep.extend(aged_out(&journal, input.known, window));
+            let read_from = full.then(|| read_from(want, &journal, window));
             let resolved = self
                 .resolve(journal, input.events, read_from, input.dry, counts)
                 .await?;
-            let mut plan = plan(&want, &resolved.journal, full);
+            let mut plan = plan(want, &resolved.journal, full);
             if let Some(keys) = &retry {
                 plan.retain(|key| keys.contains(&key));
             }

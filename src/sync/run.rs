@@ -250,7 +250,7 @@ impl Syncer {
         issues.insert("people", people.issues);
         let periods = self.read_periods(&run.window, run.dry, &run.issues).await?;
         issues.insert("periods", periods.issues);
-        let (want, known) = desire(periods.items, people.index, &events, &run.window);
+        let (mut want, known) = desire(periods.items, people.index, &events, &run.window);
         let hourly = match run.full {
             true => {
                 let query = TimeOffQuery::window(run.window.start, run.window.horizon);
@@ -264,7 +264,6 @@ impl Syncer {
             run.issues.log_skip(skip, &mut counts);
         }
         let input = Inputs {
-            want: &want,
             known: &known,
             events: &events,
             names: &people.names,
@@ -274,7 +273,7 @@ impl Syncer {
             allow_mass_delete: options.allow_mass_delete,
         };
         let converged = self
-            .converge(input, &run.window, &mut counts, cancel)
+            .converge(input, &mut want, &run.window, &mut counts, cancel)
             .await?;
         if !run.dry {
             issues.insert("writes", failure_issues(&converged.failed));
