@@ -107,6 +107,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 dry_run,
                 force_full: full,
                 allow_mass_delete,
+                named: Vec::new(),
             };
             commands::sync_once(&settings, options).await
         }

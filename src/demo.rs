@@ -154,6 +154,7 @@ async fn sync(
         dry_run: false,
         force_full: true,
         allow_mass_delete: false,
+        named: Vec::new(),
     };
     let run = syncer
         .run(options, CancellationToken::new())

@@ -62,7 +62,7 @@ pub async fn sync_once(settings: &Settings, options: RunOptions) -> anyhow::Resu
             stop.cancel();
         }
     });
-    let result = syncer.run(options, cancel).await;
+    let result = syncer.run(options.clone(), cancel).await;
     store.close().await;
     match result {
         Ok(report) => {

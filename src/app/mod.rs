@@ -179,6 +179,7 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
             dry_run: false,
             force_full: false,
             allow_mass_delete: false,
+            named: Vec::new(),
         };
         Box::pin(async move {
             let syncer = tokio::select! {

@@ -4,11 +4,13 @@
 pub mod bookings;
 pub mod capacity;
 pub mod counts;
+pub mod identity;
 pub mod journal;
 pub mod matching;
 pub mod model;
 pub mod window;
 
 pub use counts::{Counts, MassDeleteHold, WriteProgress};
+pub use identity::key_for_v2;
 pub use journal::{JournalEntry, JournalState};
 pub use model::*;

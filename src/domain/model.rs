@@ -9,10 +9,20 @@ pub enum AbsenceUnit {
     Hour,
 }
 
+/// How Personio names a record: API v1 numbers periods and types, v2 gives them UUIDs (and v1
+/// payloads carry the v2 id as `id_v2`). Either may be unknown to the API a record came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SourceIds {
+    pub v1: Option<i64>,
+    pub v2: Option<String>,
+}
+
 /// A Personio absence (time-off) type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsenceType {
+    /// The sync's key for it (see [`crate::domain::identity`]).
     pub id: i64,
+    pub ids: SourceIds,
     pub name: String,
     /// Personio's category (`paid_vacation`, `unpaid_vacation`, `offsite_work`, ...), if any.
     pub category: Option<String>,
@@ -38,11 +48,13 @@ impl PeriodStatus {
     }
 }
 
-/// A day-unit Personio absence period (v1 `time-offs`). Dates are the local dates as written by
+/// A day-unit Personio absence period (v1 `time-offs`, v2 day-unit `absence-periods`). Dates are the local dates as written by
 /// Personio, inclusive at both ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsencePeriod {
+    /// The sync's key for it (see [`crate::domain::identity`]).
     pub id: i64,
+    pub ids: SourceIds,
     pub employee_id: i64,
     pub email: String,
     pub type_id: i64,

@@ -8,6 +8,7 @@ use super::client::{PersonioClient, API};
 use super::wire;
 use crate::domain::model::{
     AbsencePeriod, AbsenceType, AbsenceUnit, Fetched, HourlyAbsence, PeriodStatus, RejectedRecord,
+    SourceIds,
 };
 use crate::http::ApiError;
 
@@ -69,12 +70,18 @@ pub enum Lookup<T> {
 pub trait AbsenceSource: Send + Sync {
     async fn absence_types(&self) -> Result<Fetched<AbsenceType>, ApiError>;
     async fn time_offs(&self, query: &TimeOffQuery) -> Result<Fetched<AbsencePeriod>, ApiError>;
-    /// One period by id, to confirm a period no whole read could have returned.
-    async fn time_off(&self, id: i64) -> Result<Lookup<AbsencePeriod>, ApiError>;
+    /// One period by id, to confirm a period no whole read could have returned, or one a webhook
+    /// named. Each API looks it up by its own id.
+    async fn time_off(&self, ids: &SourceIds) -> Result<Lookup<AbsencePeriod>, ApiError>;
     async fn hourly_absences(
         &self,
         query: &TimeOffQuery,
     ) -> Result<Fetched<HourlyAbsence>, ApiError>;
+    /// Whether a whole read by `query` is sure to return `p` if it still exists: only then may
+    /// its absence from the answer be taken for deletion.
+    fn could_return(&self, query: &TimeOffQuery, p: &AbsencePeriod) -> bool {
+        query.could_return(p)
+    }
 }
 
 #[async_trait::async_trait]
@@ -110,7 +117,13 @@ impl AbsenceSource for PersonioClient {
         Ok(fetched)
     }
 
-    async fn time_off(&self, id: i64) -> Result<Lookup<AbsencePeriod>, ApiError> {
+    async fn time_off(&self, ids: &SourceIds) -> Result<Lookup<AbsencePeriod>, ApiError> {
+        let Some(id) = ids.v1 else {
+            return Ok(Lookup::Unreadable(RejectedRecord {
+                id: ids.v2.clone(),
+                reason: "known only by its API v2 id, which API v1 cannot look up".into(),
+            }));
+        };
         let reply = match self.get(&format!("/v1/company/time-offs/{id}"), &[]).await {
             Ok(reply) => reply,
             Err(e) if e.status() == Some(404) => return Ok(Lookup::Gone),
@@ -188,6 +201,10 @@ fn absence_type(record: Value) -> Result<AbsenceType, RejectedRecord> {
     };
     Ok(AbsenceType {
         id: t.id,
+        ids: SourceIds {
+            v1: Some(t.id),
+            v2: t.id_v2,
+        },
         name: t.name,
         category: t.category.filter(|c| !c.is_empty()),
         unit,
@@ -213,6 +230,10 @@ fn time_off(record: Value) -> Result<AbsencePeriod, RejectedRecord> {
         .ok_or_else(|| rejected(&id, "no status".to_string()))?;
     let period = AbsencePeriod {
         id: t.id,
+        ids: SourceIds {
+            v1: Some(t.id),
+            v2: t.id_v2,
+        },
         employee_id: t.employee.attributes.id.value.0,
         email,
         type_id: t.time_off_type.attributes.id,

@@ -85,6 +85,9 @@ pub struct TimeOffType {
     #[serde(deserialize_with = "lenient_i64")]
     pub id: i64,
     pub name: String,
+    /// The API v2 id (a UUID); absent from older payloads.
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub id_v2: Option<String>,
     #[serde(default)]
     pub category: Option<String>,
     /// Missing in older responses, which only listed day types.
@@ -112,6 +115,8 @@ pub struct EmployeeRef {
 pub struct TimeOff {
     #[serde(deserialize_with = "lenient_i64")]
     pub id: i64,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub id_v2: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
     pub start_date: String,
@@ -207,6 +212,14 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     // Envelope numbers only steer paging, so an unreadable one is treated as absent.
     Ok(as_i64(&Value::deserialize(d)?))
+}
+
+/// A text id, or nothing when the field holds anything else (it only helps find a record).
+fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        _ => None,
+    })
 }
 
 fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>

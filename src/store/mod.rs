@@ -3,6 +3,7 @@
 //! behind one type (sqlx `Any`) with the same portable SQL and the same embedded migrations.
 
 mod cursors;
+mod identities;
 mod issues;
 mod journal;
 mod lock;

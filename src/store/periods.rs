@@ -1,7 +1,7 @@
 //! The last known state of every in-scope Personio period.
 
 use super::{parse_date, Store, StoreError};
-use crate::domain::{AbsencePeriod, PeriodStatus};
+use crate::domain::{AbsencePeriod, PeriodStatus, SourceIds};
 
 #[derive(sqlx::FromRow)]
 struct PeriodRow {
@@ -15,6 +15,8 @@ struct PeriodRow {
     end_date: String,
     half_day_start: i64,
     half_day_end: i64,
+    v1_id: Option<i64>,
+    v2_id: Option<String>,
 }
 
 impl TryFrom<PeriodRow> for AbsencePeriod {
@@ -22,6 +24,10 @@ impl TryFrom<PeriodRow> for AbsencePeriod {
     fn try_from(r: PeriodRow) -> Result<Self, StoreError> {
         Ok(Self {
             id: r.id,
+            ids: SourceIds {
+                v1: r.v1_id,
+                v2: r.v2_id,
+            },
             employee_id: r.employee_id,
             email: r.email,
             type_id: r.type_id,
@@ -46,7 +52,7 @@ fn status_str(status: &PeriodStatus) -> &str {
 impl Store {
     pub async fn periods(&self) -> Result<Vec<AbsencePeriod>, StoreError> {
         self.fetch_as(sqlx::query_as::<_, PeriodRow>(
-            "SELECT id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end
+            "SELECT id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end, v1_id, v2_id
              FROM personio_periods ORDER BY id",
         ))
         .await
@@ -65,12 +71,13 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for p in upserts {
             sqlx::query(
-                "INSERT INTO personio_periods (id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                "INSERT INTO personio_periods (id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end, v1_id, v2_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (id) DO UPDATE SET employee_id = excluded.employee_id, email = excluded.email,
                      type_id = excluded.type_id, type_name = excluded.type_name, status = excluded.status,
                      start_date = excluded.start_date, end_date = excluded.end_date,
-                     half_day_start = excluded.half_day_start, half_day_end = excluded.half_day_end",
+                     half_day_start = excluded.half_day_start, half_day_end = excluded.half_day_end,
+                     v1_id = excluded.v1_id, v2_id = excluded.v2_id",
             )
             .bind(p.id)
             .bind(p.employee_id)
@@ -82,6 +89,8 @@ impl Store {
             .bind(p.end.to_string())
             .bind(p.half_day_start as i64)
             .bind(p.half_day_end as i64)
+            .bind(p.ids.v1)
+            .bind(&p.ids.v2)
             .execute(&mut *tx)
             .await?;
         }

@@ -4,12 +4,13 @@
 //! absence edited years after it began), and a lookup by id of every cached period the whole read
 //! could not have returned (an absence that began long before the window).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Months, NaiveDate, Utc};
 
+use crate::domain::identity::Identities;
 use crate::domain::window::Window;
-use crate::domain::{AbsencePeriod, RejectedRecord};
+use crate::domain::{AbsencePeriod, RejectedRecord, SourceIds};
 use crate::personio::{Lookup, TimeOffQuery};
 use crate::store::Issue;
 
@@ -52,6 +53,7 @@ impl Syncer {
         window: &Window,
         dry: bool,
         issues: &Issues<'_>,
+        ids: &mut Identities,
     ) -> Result<Periods, SyncError> {
         let personio = |e| SyncError::Personio(e);
         let cached = self.store.periods().await?;
@@ -64,7 +66,8 @@ impl Syncer {
         if since.is_none() {
             whole.reach_back = window.start.checked_sub_months(FIRST_READ_REACH);
         }
-        let read = self.personio.time_offs(&whole).await.map_err(personio)?;
+        let mut read = self.personio.time_offs(&whole).await.map_err(personio)?;
+        ids.periods(&mut read.items, &cached);
         let mut rejected = read.rejected;
         let mut current: BTreeMap<i64, AbsencePeriod> =
             read.items.into_iter().map(|p| (p.id, p)).collect();
@@ -73,29 +76,96 @@ impl Syncer {
                 updated_from: Some(since),
                 ..whole
             };
-            let changed = self.personio.time_offs(&changes).await.map_err(personio)?;
+            let mut changed = self.personio.time_offs(&changes).await.map_err(personio)?;
+            ids.periods(&mut changed.items, &cached);
             rejected.extend(changed.rejected);
             current.extend(changed.items.into_iter().map(|p| (p.id, p)));
         }
-        let unconfirmed: Vec<i64> = cached
+        let unconfirmed: Vec<&AbsencePeriod> = cached
             .iter()
-            .filter(|p| !current.contains_key(&p.id) && !whole.could_return(p))
+            .filter(|p| !current.contains_key(&p.id) && !self.personio.could_return(&whole, p))
             .filter(|p| window.covers(p.end))
-            .map(|p| p.id)
             .collect();
-        for id in unconfirmed {
-            match self.personio.time_off(id).await.map_err(personio)? {
-                Lookup::Found(p) if window.covers(p.end) => {
+        for before in unconfirmed {
+            match self
+                .personio
+                .time_off(&before.ids)
+                .await
+                .map_err(personio)?
+            {
+                Lookup::Found(mut p) if window.covers(p.end) => {
+                    ids.periods(std::slice::from_mut(&mut p), &cached);
                     current.insert(p.id, p);
                 }
                 Lookup::Found(_) | Lookup::Gone => {}
                 Lookup::Unreadable(r) => rejected.push(r),
             }
         }
-        let unreadable = unreadable_ids(&rejected);
+        self.settle(cached, current, rejected, dry, issues, ids)
+            .await
+    }
+
+    /// Reads only the periods a webhook named (by API v2 id): the others stand as cached. One
+    /// that Personio no longer has (404) is gone, one that left the window too.
+    pub(super) async fn read_named_periods(
+        &self,
+        named: &[String],
+        window: &Window,
+        dry: bool,
+        issues: &Issues<'_>,
+        ids: &mut Identities,
+    ) -> Result<Periods, SyncError> {
+        let cached = self.store.periods().await?;
+        let mut current: BTreeMap<i64, AbsencePeriod> =
+            cached.iter().map(|p| (p.id, p.clone())).collect();
+        let mut rejected = Vec::new();
+        let unique: BTreeSet<&str> = named.iter().map(|id| id.trim()).collect();
+        for v2 in unique {
+            let key = ids.period_key(v2);
+            let known = current.get(&key).map(|p| p.ids.clone());
+            let lookup = known.unwrap_or(SourceIds {
+                v1: None,
+                v2: Some(v2.to_string()),
+            });
+            match self
+                .personio
+                .time_off(&lookup)
+                .await
+                .map_err(SyncError::Personio)?
+            {
+                Lookup::Found(mut p) => {
+                    ids.periods(std::slice::from_mut(&mut p), &cached);
+                    match window.covers(p.end) {
+                        true => current.insert(p.id, p),
+                        false => current.remove(&p.id),
+                    };
+                }
+                Lookup::Gone => {
+                    current.remove(&key);
+                }
+                Lookup::Unreadable(r) => rejected.push(r),
+            }
+        }
+        self.settle(cached, current, rejected, dry, issues, ids)
+            .await
+    }
+
+    /// Brings the cache in line with what a read established (stored unless `dry`).
+    async fn settle(
+        &self,
+        cached: Vec<AbsencePeriod>,
+        current: BTreeMap<i64, AbsencePeriod>,
+        rejected: Vec<RejectedRecord>,
+        dry: bool,
+        issues: &Issues<'_>,
+        ids: &Identities,
+    ) -> Result<Periods, SyncError> {
+        let unreadable = unreadable_ids(&rejected, ids);
         let (items, changed, removals) =
             merge_periods(cached, current.into_values().collect(), unreadable.as_ref());
         if !dry {
+            // Keys first: a booking is never written under a key the store does not remember.
+            self.store.add_source_ids(ids.added()).await?;
             self.store
                 .update_periods(only(&items, &changed), &removals)
                 .await?;
@@ -131,10 +201,10 @@ impl Syncer {
 
 /// The ids of records Personio sent but we could not read: not gone, so what we know of them is
 /// kept. `None` when one has no readable id: then nothing can be concluded from an absence.
-fn unreadable_ids(rejected: &[RejectedRecord]) -> Option<HashSet<i64>> {
+fn unreadable_ids(rejected: &[RejectedRecord], ids: &Identities) -> Option<HashSet<i64>> {
     rejected
         .iter()
-        .map(|r| r.id.as_deref().and_then(|id| id.parse().ok()))
+        .map(|r| r.id.as_deref().map(|id| ids.period_key(id)))
         .collect()
 }
 
@@ -187,6 +257,7 @@ mod tests {
     fn period(id: i64, end: &str) -> AbsencePeriod {
         AbsencePeriod {
             id,
+            ids: Default::default(),
             employee_id: 1,
             email: "a@b.c".into(),
             type_id: 1,

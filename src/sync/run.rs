@@ -9,6 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::domain::identity::Identities;
 use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
 use crate::domain::AbsencePeriod;
@@ -36,6 +37,8 @@ pub enum Trigger {
     Signal,
     /// `sync` on the command line, the demo, tests.
     Manual,
+    /// A Personio webhook named changed periods.
+    Webhook,
 }
 
 impl Trigger {
@@ -45,11 +48,12 @@ impl Trigger {
             Self::Schedule => "schedule",
             Self::Signal => "signal",
             Self::Manual => "manual",
+            Self::Webhook => "webhook",
         }
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub trigger: Trigger,
     pub dry_run: bool,
@@ -57,6 +61,9 @@ pub struct RunOptions {
     pub force_full: bool,
     /// Lets this run make deletions the mass-deletion guard would hold back.
     pub allow_mass_delete: bool,
+    /// When not empty, a targeted run: only these periods (API v2 ids a webhook named) are
+    /// re-read, the others stand as cached, and the cursors stay where they are.
+    pub named: Vec<String>,
 }
 
 /// What the engine needs of the configuration.
@@ -213,18 +220,25 @@ impl Syncer {
         let run = RunContext {
             now,
             window: Window::new(now, &self.settings.tz, self.settings.lookback_months),
-            full: options.force_full || self.full_reconcile_due(now).await?,
+            full: options.named.is_empty()
+                && (options.force_full || self.full_reconcile_due(now).await?),
             dry: options.dry_run,
             issues: Issues { run_id, now },
         };
         let mut counts = Counts::default();
         let mut issues = IssueSets::new();
 
-        let types = self
+        let mut ids = Identities::new(self.store.source_ids().await?);
+        let mut types = self
             .personio
             .absence_types()
             .await
             .map_err(SyncError::Personio)?;
+        let earlier: Vec<(i64, String)> = (self.store.mappings().await?)
+            .into_iter()
+            .map(|m| (m.personio_type_id, m.personio_name))
+            .collect();
+        ids.types(&mut types.items, &earlier);
         let events = self
             .productive
             .events()
@@ -248,7 +262,16 @@ impl Syncer {
 
         let people = self.read_people(&run.issues).await?;
         issues.insert("people", people.issues);
-        let periods = self.read_periods(&run.window, run.dry, &run.issues).await?;
+        let periods = match options.named.as_slice() {
+            [] => {
+                self.read_periods(&run.window, run.dry, &run.issues, &mut ids)
+                    .await?
+            }
+            named => {
+                self.read_named_periods(named, &run.window, run.dry, &run.issues, &mut ids)
+                    .await?
+            }
+        };
         issues.insert("periods", periods.issues);
         let (mut want, known) = desire(periods.items, people.index, &events, &run.window);
         let hourly = match run.full {
@@ -282,8 +305,14 @@ impl Syncer {
             }
             let skips = run.issues.skips("periods", &want.skipped);
             let skips = skips.chain(run.issues.skips("hourly", hourly_skips));
-            self.record_issues(run_id, issues, skips).await?;
-            if !converged.interrupted {
+            // A targeted run saw only some periods: it adds what it found but clears nothing the
+            // last whole read recorded about the others.
+            let kept = match options.named.is_empty() {
+                true => None,
+                false => Some("periods"),
+            };
+            self.record_issues(run_id, issues, skips, kept).await?;
+            if !converged.interrupted && options.named.is_empty() {
                 self.advance_cursors(&run.window, run.now, run.full, periods.complete)
                     .await?;
             }
@@ -313,8 +342,13 @@ impl Syncer {
         run_id: &str,
         issues: IssueSets,
         skips: impl Iterator<Item = Issue> + Send,
+        kept: Option<&str>,
     ) -> Result<(), SyncError> {
-        let sources: Vec<&str> = issues.keys().copied().collect();
+        let sources: Vec<&str> = issues
+            .keys()
+            .copied()
+            .filter(|s| Some(*s) != kept)
+            .collect();
         let all = issues.into_values().flatten().chain(skips);
         Ok(self.store.replace_issues(run_id, &sources, all).await?)
     }

@@ -37,6 +37,7 @@ fn options(allow_mass_delete: bool) -> RunOptions {
         dry_run: false,
         force_full: false,
         allow_mass_delete,
+        named: Vec::new(),
     }
 }
 

@@ -150,6 +150,7 @@ pub fn full_run() -> RunOptions {
         dry_run: false,
         force_full: true,
         allow_mass_delete: false,
+        named: Vec::new(),
     }
 }
 
@@ -276,6 +277,7 @@ impl Harness {
             dry_run,
             force_full,
             allow_mass_delete: false,
+            named: Vec::new(),
         };
         self.syncer.run(options, CancellationToken::new()).await
     }
