@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 use crate::sync::Trigger;
 
 /// What the outside world can ask of the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// Run as soon as possible; during a run, queue one follow-up run (never more).
     SyncNow,
+    /// A webhook named changed periods (API v2 ids): a targeted run re-reads them, once the
+    /// deliveries of a short burst are in, and never while another run is going.
+    PeriodsChanged(Vec<String>),
     /// Stop at the next safe point.
     Shutdown,
 }
@@ -37,9 +40,11 @@ pub enum RunOutcome {
 /// One sync run. The token is cancelled when the daemon stops; the run should return at its next
 /// safe point (between writes).
 pub trait SyncRunner: Send + Sync + 'static {
+    /// `named`: re-read only these periods (a targeted run); empty for a normal run.
     fn run(
         &self,
         trigger: Trigger,
+        named: Vec<String>,
         cancel: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>>;
 
@@ -66,6 +71,36 @@ pub struct Schedule {
     /// The wait before the run after one that asked to retry soon; doubles each time, capped at
     /// the interval, and starts over after a run that is done.
     pub retry_backoff: Duration,
+    /// How long a webhook delivery waits for others before its targeted run starts.
+    pub debounce: Duration,
+}
+
+/// More named periods than this wait for a normal run instead (a bulk change in Personio).
+const MAX_NAMED: usize = 1_000;
+
+/// Webhook deliveries not yet handed to a run.
+#[derive(Default)]
+struct Named {
+    ids: std::collections::BTreeSet<String>,
+    /// When the targeted run may start: a while after the first delivery of a burst.
+    due: Option<Instant>,
+}
+
+impl Named {
+    fn add(&mut self, ids: Vec<String>, debounce: Duration) {
+        self.ids.extend(ids);
+        self.due.get_or_insert_with(|| Instant::now() + debounce);
+    }
+
+    fn take(&mut self) -> Vec<String> {
+        self.due = None;
+        std::mem::take(&mut self.ids).into_iter().collect()
+    }
+
+    /// A normal run starting now reads every period again, named ones included.
+    fn covered(&mut self) {
+        self.take();
+    }
 }
 
 /// Runs the scheduler until `Control::Shutdown` arrives or the control channel closes.
@@ -76,10 +111,12 @@ pub async fn run(
 ) -> Exit {
     let cancel = CancellationToken::new();
     let mut running: Option<JoinHandle<RunOutcome>> =
-        Some(spawn_run(&runner, Trigger::Startup, &cancel));
+        Some(spawn_run(&runner, Trigger::Startup, Vec::new(), &cancel));
     let mut next_due = Instant::now() + schedule.interval;
     let mut follow_up = false;
     let mut backoff = schedule.retry_backoff;
+    let mut named = Named::default();
+    let far = Instant::now() + Duration::from_secs(86_400 * 365);
 
     loop {
         tokio::select! {
@@ -92,13 +129,38 @@ pub async fn run(
                 }
                 Some(Control::SyncNow) => {
                     next_due = Instant::now() + schedule.interval;
-                    running = Some(spawn_run(&runner, Trigger::Signal, &cancel));
+                    named.covered();
+                    running = Some(spawn_run(&runner, Trigger::Signal, Vec::new(), &cancel));
+                }
+                Some(Control::PeriodsChanged(ids)) => {
+                    named.add(ids, schedule.debounce);
+                    if named.ids.len() > MAX_NAMED {
+                        tracing::info!(named = named.ids.len(), "many periods changed at once; a normal run instead of a targeted one");
+                        named.covered();
+                        match running {
+                            Some(_) => follow_up = true,
+                            None => {
+                                next_due = Instant::now() + schedule.interval;
+                                running = Some(spawn_run(&runner, Trigger::Signal, Vec::new(), &cancel));
+                            }
+                        }
+                    }
                 }
                 Some(Control::Shutdown) | None => break,
             },
+            _ = tokio::time::sleep_until(named.due.unwrap_or(far)), if running.is_none() && named.due.is_some() => {
+                if follow_up {
+                    follow_up = false;
+                    named.covered();
+                    running = Some(spawn_run(&runner, Trigger::Signal, Vec::new(), &cancel));
+                } else {
+                    running = Some(spawn_run(&runner, Trigger::Webhook, named.take(), &cancel));
+                }
+            },
             _ = tokio::time::sleep_until(next_due), if running.is_none() => {
                 next_due = Instant::now() + schedule.interval;
-                running = Some(spawn_run(&runner, Trigger::Schedule, &cancel));
+                named.covered();
+                running = Some(spawn_run(&runner, Trigger::Schedule, Vec::new(), &cancel));
             },
             outcome = async { running.as_mut().expect("guarded").await }, if running.is_some() => {
                 running = None;
@@ -114,12 +176,15 @@ pub async fn run(
                 if follow_up {
                     follow_up = false;
                     next_due = now + schedule.interval;
-                    running = Some(spawn_run(&runner, Trigger::Signal, &cancel));
+                    named.covered();
+                    running = Some(spawn_run(&runner, Trigger::Signal, Vec::new(), &cancel));
                 } else if now >= next_due {
                     // The run overran its next tick: start once now rather than catching up.
                     next_due = now + schedule.interval;
-                    running = Some(spawn_run(&runner, Trigger::Schedule, &cancel));
+                    named.covered();
+                    running = Some(spawn_run(&runner, Trigger::Schedule, Vec::new(), &cancel));
                 }
+                // Deliveries that came in during the run wait for their own (targeted) run.
             },
         }
     }
@@ -154,11 +219,12 @@ pub async fn run(
 fn spawn_run(
     runner: &Arc<dyn SyncRunner>,
     trigger: Trigger,
+    named: Vec<String>,
     cancel: &CancellationToken,
 ) -> JoinHandle<RunOutcome> {
     let runner = Arc::clone(runner);
     let cancel = cancel.child_token();
-    tokio::spawn(async move { runner.run(trigger, cancel).await })
+    tokio::spawn(async move { runner.run(trigger, named, cancel).await })
 }
 
 /// Turns process signals into controls: SIGUSR1 → `SyncNow`, SIGTERM/SIGINT → `Shutdown`.
@@ -198,6 +264,8 @@ mod tests {
         outcomes: Mutex<std::collections::VecDeque<RunOutcome>>,
         /// How long closing takes.
         close: Duration,
+        /// The periods each run was asked to re-read.
+        named: Mutex<Vec<Vec<String>>>,
     }
 
     impl FakeRunner {
@@ -209,6 +277,7 @@ mod tests {
                 log: Mutex::new(Vec::new()),
                 outcomes: Mutex::default(),
                 close: Duration::ZERO,
+                named: Mutex::default(),
             })
         }
         fn runs(&self) -> Vec<(Trigger, u64, u64)> {
@@ -220,9 +289,11 @@ mod tests {
         fn run(
             &self,
             trigger: Trigger,
+            named: Vec<String>,
             cancel: CancellationToken,
         ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>> {
             Box::pin(async move {
+                self.named.lock().unwrap().push(named);
                 let start = (Instant::now() - self.origin).as_secs();
                 if self.stubborn {
                     tokio::time::sleep(self.duration).await;
@@ -249,6 +320,7 @@ mod tests {
             interval: Duration::from_secs(interval),
             shutdown_deadline: Duration::from_secs(30),
             retry_backoff: Duration::from_secs(60),
+            debounce: Duration::from_secs(2),
         }
     }
 
@@ -330,6 +402,80 @@ mod tests {
                 (Trigger::Signal, 305)
             ]
         );
+    }
+
+    fn ids(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_of_deliveries_becomes_one_targeted_run_after_the_debounce() {
+        let runner = FakeRunner::new(Duration::from_secs(10), false);
+        let (tx, rx) = mpsc::channel(256);
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        for n in 0..100 {
+            tx.send(Control::PeriodsChanged(ids(&[&format!("p{}", n % 40)])))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        daemon.await.unwrap();
+        let runs: Vec<(Trigger, u64)> = runner.runs().iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(runs, vec![(Trigger::Startup, 0), (Trigger::Webhook, 102)]);
+        let mut expected: Vec<String> = (0..40).map(|n| format!("p{n}")).collect();
+        expected.sort();
+        assert_eq!(runner.named.lock().unwrap()[1], expected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivery_during_a_run_gets_its_own_run_after_it() {
+        let runner = FakeRunner::new(Duration::from_secs(10), false);
+        let (tx, rx) = mpsc::channel(8);
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tx.send(Control::PeriodsChanged(ids(&["gone"])))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        daemon.await.unwrap();
+        let runs: Vec<(Trigger, u64)> = runner.runs().iter().map(|r| (r.0, r.1)).collect();
+        // Never concurrent: it starts when the startup run ends.
+        assert_eq!(runs, vec![(Trigger::Startup, 0), (Trigger::Webhook, 10)]);
+        assert_eq!(runner.named.lock().unwrap()[1], ids(&["gone"]));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_normal_run_starting_after_a_delivery_covers_it() {
+        let runner = FakeRunner::new(Duration::from_secs(10), false);
+        let (tx, rx) = mpsc::channel(8);
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tx.send(Control::PeriodsChanged(ids(&["a"]))).await.unwrap();
+        tx.send(Control::SyncNow).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        daemon.await.unwrap();
+        let runs: Vec<(Trigger, u64)> = runner.runs().iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(runs, vec![(Trigger::Startup, 0), (Trigger::Signal, 10)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_many_named_periods_make_a_normal_run() {
+        let runner = FakeRunner::new(Duration::from_secs(10), false);
+        let (tx, rx) = mpsc::channel(8);
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        let many: Vec<String> = (0..=MAX_NAMED).map(|n| n.to_string()).collect();
+        tx.send(Control::PeriodsChanged(many)).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        daemon.await.unwrap();
+        let runs: Vec<(Trigger, u64)> = runner.runs().iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(runs, vec![(Trigger::Startup, 0), (Trigger::Signal, 20)]);
+        assert!(runner.named.lock().unwrap()[1].is_empty());
     }
 
     #[tokio::test(start_paused = true)]

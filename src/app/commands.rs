@@ -38,6 +38,7 @@ pub async fn run_daemon(
             interval: settings.sync.interval,
             shutdown_deadline: settings.sync.shutdown_deadline,
             retry_backoff: std::time::Duration::from_secs(60),
+            debounce: std::time::Duration::from_millis(1_500),
         },
         controls,
     )

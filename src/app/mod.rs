@@ -172,6 +172,7 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
     fn run(
         &self,
         trigger: Trigger,
+        named: Vec<String>,
         cancel: CancellationToken,
     ) -> Pin<Box<dyn Future<Output = RunOutcome> + Send + '_>> {
         let options = RunOptions {
@@ -179,7 +180,7 @@ impl crate::daemon::SyncRunner for ScheduledSyncs {
             dry_run: false,
             force_full: false,
             allow_mass_delete: false,
-            named: Vec::new(),
+            named,
         };
         Box::pin(async move {
             let syncer = tokio::select! {
