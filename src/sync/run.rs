@@ -280,7 +280,9 @@ impl Syncer {
             if let Some(h) = &hourly {
                 issues.insert("hourly", h.issues.clone());
             }
-            let skips = run.issues.skips("periods", &want.skipped);
+            let skips = run
+                .issues
+                .skips_suggesting("periods", &want.skipped, &want.suggestions);
             let skips = skips.chain(run.issues.skips("hourly", hourly_skips));
             self.record_issues(run_id, issues, skips).await?;
             if !converged.interrupted {
