@@ -1,13 +1,16 @@
 //! Layered configuration: `config/default.toml` (embedded) < `--config FILE` < `PPS__SECTION__KEY`
-//! environment variables. Secrets may come from files named by `<key>_file`.
+//! environment variables. Secrets may come from files named by `<key>_file`. Email overrides
+//! may also come from `PPS__SYNC__EMAIL_OVERRIDES`, read here beside the layers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
+
+use crate::domain::matching::{is_email_shape, normalize_email, OVERRIDES_ENV};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -116,7 +119,8 @@ pub struct SyncSettings {
     pub mass_delete_share: f64,
     /// ...and more than this many.
     pub mass_delete_min: usize,
-    /// Personio email → Productive email, for people whose addresses differ.
+    /// Personio email → Productive email, for people whose addresses differ: the file's table
+    /// and `PPS__SYNC__EMAIL_OVERRIDES` merged, trimmed and lowercased once loaded.
     #[serde(default)]
     pub email_overrides: BTreeMap<String, String>,
 }
@@ -157,9 +161,18 @@ impl Settings {
             }
             builder = builder.add_source(config::File::from(path).required(true));
         }
+        let mut overrides_env = None;
         let env: config::Map<String, String> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with("PPS__"))
+            .filter_map(|(k, v)| match k == OVERRIDES_ENV {
+                // Not for the layers: they would split its emails at the dots.
+                true => {
+                    overrides_env = Some(v);
+                    None
+                }
+                false => Some((k, v)),
+            })
             .collect();
         builder = builder.add_source(
             config::Environment::with_prefix("PPS")
@@ -174,6 +187,8 @@ impl Settings {
             .try_deserialize()
             .map_err(|e| ConfigError::Load(e.to_string()))?;
         settings.read_secret_files()?;
+        settings.sync.email_overrides =
+            email_overrides(&settings.sync.email_overrides, overrides_env.as_deref())?;
         settings.validate()?;
         Ok(settings)
     }
@@ -281,6 +296,73 @@ impl Settings {
             )
         })
     }
+}
+
+const OVERRIDES_KEY: &str = "sync.email_overrides";
+
+/// Checks the file's overrides and merges the environment's (`a@x=b@y,c@x=d@y`) over them, the
+/// environment winning per Personio email. Both sides come out trimmed and lowercased, as
+/// matching compares them, so two spellings of one key are one key (and an error in one source).
+fn email_overrides(
+    file: &BTreeMap<String, String>,
+    env: Option<&str>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut merged = BTreeMap::new();
+    for (from, to) in file {
+        let (from, to) = override_entry(from, to).map_err(|problem| {
+            invalid(
+                OVERRIDES_KEY,
+                format!("entry \"{from}\" = \"{to}\": {problem}"),
+            )
+        })?;
+        if merged.insert(from.clone(), to).is_some() {
+            return Err(invalid(
+                OVERRIDES_KEY,
+                format!("{from} is given twice (keys are compared without case and blanks)"),
+            ));
+        }
+    }
+    let Some(env) = env else {
+        return Ok(merged);
+    };
+    let bad = |entry: &str, problem: String| {
+        invalid(
+            OVERRIDES_KEY,
+            format!("{OVERRIDES_ENV} entry {:?}: {problem}", entry.trim()),
+        )
+    };
+    let mut seen = HashSet::new();
+    // Blank entries (an empty variable, a trailing comma) say nothing and are passed over.
+    for entry in env.split(',').filter(|e| !e.trim().is_empty()) {
+        let Some((from, to)) = entry.split_once('=') else {
+            return Err(bad(
+                entry,
+                "has no `=` (expected personio@email=productive@email)".into(),
+            ));
+        };
+        let (from, to) = override_entry(from, to).map_err(|problem| bad(entry, problem))?;
+        if !seen.insert(from.clone()) {
+            return Err(bad(entry, format!("{from} is given twice")));
+        }
+        merged.insert(from, to);
+    }
+    Ok(merged)
+}
+
+/// One override, normalized, or what is wrong with it.
+fn override_entry(from: &str, to: &str) -> Result<(String, String), String> {
+    for (side, email) in [("Personio", from), ("Productive", to)] {
+        if email.trim().is_empty() {
+            return Err(format!("the {side} email is empty"));
+        }
+        if !is_email_shape(email) {
+            return Err(format!(
+                "the {side} email {:?} is not an email",
+                email.trim()
+            ));
+        }
+    }
+    Ok((normalize_email(from), normalize_email(to)))
 }
 
 #[cfg(test)]
@@ -395,6 +477,108 @@ mod tests {
         assert!(err.contains("PPS__PRODUCTIVE__API_TOKEN"), "{err}");
         assert!(!err.contains("top-secret-value"));
         assert!(!format!("{s:?}").contains("top-secret-value"));
+    }
+
+    #[test]
+    fn email_overrides_come_from_the_file_and_the_environment_which_wins_per_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sync.email_overrides]\n\
+             \" Ann@Corp.example \" = \"ann@corp-uk.example\"\n\
+             \"bo@corp.example\" = \"Bo.Jones@corp.example\"\n",
+        )
+        .unwrap();
+        let from_file = Settings::load_from(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            from_file.sync.email_overrides,
+            BTreeMap::from([
+                ("ann@corp.example".into(), "ann@corp-uk.example".into()),
+                ("bo@corp.example".into(), "bo.jones@corp.example".into()),
+            ]),
+            "keys and values trimmed and lowercased, dots kept"
+        );
+        let s = Settings::load_from(
+            Some(&path),
+            env(&[(
+                "PPS__SYNC__EMAIL_OVERRIDES",
+                " ANN@corp.example = ann.smith@corp.example , cy+x@corp.example=cy@corp.example,",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.sync.email_overrides,
+            BTreeMap::from([
+                ("ann@corp.example".into(), "ann.smith@corp.example".into()),
+                ("bo@corp.example".into(), "bo.jones@corp.example".into()),
+                ("cy+x@corp.example".into(), "cy@corp.example".into()),
+            ])
+        );
+        let only_env =
+            Settings::load_from(None, env(&[("PPS__SYNC__EMAIL_OVERRIDES", "a@x=b@y")])).unwrap();
+        assert_eq!(
+            only_env.sync.email_overrides,
+            BTreeMap::from([("a@x".into(), "b@y".into())])
+        );
+        let empty = Settings::load_from(None, env(&[("PPS__SYNC__EMAIL_OVERRIDES", "")])).unwrap();
+        assert!(empty.sync.email_overrides.is_empty());
+    }
+
+    #[test]
+    fn a_malformed_override_fails_the_start_naming_the_key_and_the_entry() {
+        let cases = [
+            ("ann@x.example", "ann@x.example", "no `=`"),
+            ("=b@y.example", "=b@y.example", "Personio email is empty"),
+            ("a@x.example= ", "a@x.example=", "Productive email is empty"),
+            (
+                "ann=b@y.example",
+                "ann=b@y.example",
+                "\"ann\" is not an email",
+            ),
+            ("a@x.example=b y@z", "a@x.example=b y@z", "not an email"),
+            ("a@x.example=b@y=c@z", "a@x.example=b@y=c@z", "not an email"),
+            (
+                "a@x.example=b@y.example, A@X.example =c@y.example",
+                "A@X.example =c@y.example",
+                "a@x.example is given twice",
+            ),
+        ];
+        for (value, entry, problem) in cases {
+            let err = Settings::load_from(None, env(&[("PPS__SYNC__EMAIL_OVERRIDES", value)]))
+                .unwrap_err();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{err}");
+            let err = err.to_string();
+            for part in [
+                "sync.email_overrides",
+                "PPS__SYNC__EMAIL_OVERRIDES",
+                entry,
+                problem,
+            ] {
+                assert!(err.contains(part), "{value:?}: {part:?} not in {err}");
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        for (table, problem) in [
+            (
+                "\"nobody\" = \"b@y.example\"",
+                "\"nobody\" = \"b@y.example\"",
+            ),
+            (
+                "\"a@x.example\" = \"b@y.example\"\n\"A@x.example\" = \"c@y.example\"",
+                "a@x.example is given twice",
+            ),
+        ] {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, format!("[sync.email_overrides]\n{table}\n")).unwrap();
+            let err = Settings::load_from(Some(&path), env(&[]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("sync.email_overrides") && err.contains(problem),
+                "{err}"
+            );
+        }
     }
 
     #[test]

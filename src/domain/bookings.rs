@@ -140,6 +140,7 @@ mod tests {
             end: d(end),
             half_day_start: half_start,
             half_day_end: half_end,
+            name: None,
         }
     }
 

@@ -176,6 +176,7 @@ mod tests {
             end: "2026-12-09".parse().unwrap(),
             half_day_start: false,
             half_day_end: true,
+            name: None,
         }
     }
 

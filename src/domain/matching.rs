@@ -25,8 +25,26 @@ impl std::fmt::Display for MatchProblem {
     }
 }
 
+/// The environment variable that gives `sync.email_overrides` as `a@x=b@y,c@x=d@y` (the layered
+/// config would take the dots in emails for key paths).
+pub const OVERRIDES_ENV: &str = "PPS__SYNC__EMAIL_OVERRIDES";
+
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Whether `email` (trimmed) can stand on either side of an override: one `@` between a
+/// non-empty local part and domain, and nothing that would break the config forms (blanks,
+/// quotes, backslashes, `=` and `,`).
+pub fn is_email_shape(email: &str) -> bool {
+    let email = email.trim();
+    let forbidden = |c: char| c.is_whitespace() || matches!(c, '"' | '\\' | '=' | ',' | '@');
+    email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && !domain.is_empty()
+            && !local.contains(forbidden)
+            && !domain.contains(forbidden)
+    })
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +71,17 @@ impl PeopleIndex {
             by_email,
             overrides,
         }
+    }
+
+    /// Every Productive person with an email.
+    pub fn people(&self) -> impl Iterator<Item = &Person> {
+        self.by_email.values().flatten()
+    }
+
+    /// The normalized email a Personio email is looked up by: its override's, if it has one.
+    pub fn target(&self, personio_email: &str) -> String {
+        let email = normalize_email(personio_email);
+        self.overrides.get(&email).cloned().unwrap_or(email)
     }
 
     /// The one active Productive person for a Personio email.

@@ -1,5 +1,5 @@
 //! Pure rules and the values they work on, no I/O: the window, matching people, capacity, half
-//! days, splitting periods into bookings, the journal and a run's counts.
+//! days, splitting periods into bookings, the journal, a run's counts and match suggestions.
 
 pub mod bookings;
 pub mod capacity;
@@ -8,6 +8,7 @@ pub mod identity;
 pub mod journal;
 pub mod matching;
 pub mod model;
+pub mod suggest;
 pub mod window;
 
 pub use counts::{Counts, MassDeleteHold, WriteProgress};

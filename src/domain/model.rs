@@ -66,6 +66,15 @@ pub struct AbsencePeriod {
     pub half_day_start: bool,
     /// Multi-day: the last day is the first half only. Single day: the afternoon.
     pub half_day_end: bool,
+    /// The employee's name when the read carries it: only for match suggestions.
+    pub name: Option<EmployeeName>,
+}
+
+/// A Personio employee's name as given with their periods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmployeeName {
+    pub first: String,
+    pub last: String,
 }
 
 /// An hour-unit Personio absence period (v1 `absence-periods`): read so it can be reported.

@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::client::{PersonioClient, API};
 use super::wire;
 use crate::domain::model::{
-    AbsencePeriod, AbsenceType, AbsenceUnit, Fetched, HourlyAbsence, PeriodStatus, RejectedRecord,
-    SourceIds,
+    AbsencePeriod, AbsenceType, AbsenceUnit, EmployeeName, Fetched, HourlyAbsence, PeriodStatus,
+    RejectedRecord, SourceIds,
 };
 use crate::http::ApiError;
 
@@ -192,6 +192,19 @@ fn email_of(id: &str, email: Option<wire::Attr<Option<String>>>) -> Result<Strin
         })
 }
 
+/// The employee's name, when the record carries one as text.
+fn name_of(employee: &wire::EmployeeRef) -> Option<EmployeeName> {
+    let text = |attr: &Option<Value>| {
+        attr.as_ref()
+            .and_then(|a| a.get("value"))
+            .and_then(Value::as_str)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    let (first, last) = (text(&employee.first_name), text(&employee.last_name));
+    (!first.is_empty() || !last.is_empty()).then_some(EmployeeName { first, last })
+}
+
 fn absence_type(record: Value) -> Result<AbsenceType, RejectedRecord> {
     let (id, t) = decode::<wire::TimeOffType>(record)?;
     let unit = match t.unit.as_deref().map(str::to_ascii_lowercase).as_deref() {
@@ -221,6 +234,7 @@ fn time_off(record: Value) -> Result<AbsencePeriod, RejectedRecord> {
             format!("ends ({end}) before it starts ({start})"),
         ));
     }
+    let name = name_of(&t.employee.attributes);
     let email = email_of(&id, t.employee.attributes.email)?;
     // Only approved periods are booked: a period without a status is not assumed approved.
     let status = t
@@ -243,6 +257,7 @@ fn time_off(record: Value) -> Result<AbsencePeriod, RejectedRecord> {
         end,
         half_day_start: t.half_day_start.0,
         half_day_end: t.half_day_end.0,
+        name,
     };
     Ok(period)
 }

@@ -109,6 +109,11 @@ pub struct EmployeeRef {
     pub id: Attr<LenientI64>,
     #[serde(default)]
     pub email: Option<Attr<Option<String>>>,
+    /// Kept loose (any JSON): a name only feeds match suggestions and never rejects a record.
+    #[serde(default)]
+    pub first_name: Option<Value>,
+    #[serde(default)]
+    pub last_name: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,6 +20,7 @@ th{background:#f2f4f8;white-space:nowrap}td.n{text-align:right;font-variant-nume
 .alert{background:#fdecec;border:1px solid #e0a0a0;padding:.6rem .8rem;border-radius:6px}
 .info{background:#eef4fd;border:1px solid #a8c2e8;padding:.6rem .8rem;border-radius:6px}
 .advice{background:#f6f8e8;border-left:4px solid #b5c24a;padding:.3rem .6rem;margin:.2rem 0 .4rem}
+.suggestion{background:#eef4fd;border-left:3px solid #6f96d0;padding:.2rem .4rem;margin:.2rem 0 0}
 .failed,.interrupted{color:#a32020;font-weight:600}.partial{color:#8a5a00;font-weight:600}.succeeded{color:#1d6b2f}
 code{background:#eef0f4;padding:0 .2rem;border-radius:3px}
 @media (max-width:40rem){.group thead{display:none}.group tr{display:block;border-bottom:1px solid #dde2ea;padding:.3rem 0}
@@ -164,12 +165,19 @@ fn render_issues(out: &mut String, issues: &[Issue], email: &str) {
         for i in records {
             let _ = write!(
                 out,
-                "<tr data-email=\"{}\"><td data-label=\"Email\">{}</td><td class=\"d\" data-label=\"Dates\">{}</td><td data-label=\"Personio id\">{}</td><td data-label=\"Reason\">{}</td><td class=\"d\" data-label=\"Since\">{}</td></tr>",
+                "<tr data-email=\"{}\"><td data-label=\"Email\">{}</td><td class=\"d\" data-label=\"Dates\">{}</td><td data-label=\"Personio id\">{}</td><td data-label=\"Reason\">{}{}</td><td class=\"d\" data-label=\"Since\">{}</td></tr>",
                 esc(&email_of(i)),
                 esc(i.email.as_deref().unwrap_or("–")),
                 esc(i.dates.as_deref().unwrap_or("–")),
                 esc(i.personio_id.as_deref().unwrap_or("–")),
                 esc(&i.reason),
+                i.suggestion
+                    .as_ref()
+                    .map(|s| format!(
+                        "<p class=\"suggestion\"><strong>Likely match:</strong> {}</p>",
+                        prose(&s.text)
+                    ))
+                    .unwrap_or_default(),
                 i.since.format("%Y-%m-%d %H:%M")
             );
         }
@@ -235,6 +243,7 @@ mod tests {
             email: Some(email.into()),
             dates: Some("2026-12-01..2026-12-03".into()),
             reason: reason.into(),
+            suggestion: None,
             run_id: "r1".into(),
             since: Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap(),
         }
@@ -266,6 +275,22 @@ mod tests {
         assert!(page.contains("<code>sync.email_overrides</code>"));
         assert!(page.contains("&lt;script&gt;@x") && !page.contains("<script>@x"));
         assert!(page.contains("No sync has run yet"));
+
+        let mut suggested = issues.clone();
+        suggested[0].suggestion = Some(crate::domain::suggest::Suggestion {
+            kind: crate::domain::suggest::SuggestionKind::PlusAddress,
+            person_id: 12,
+            productive_email: "ann@example.com".into(),
+            deactivate: vec![],
+            config_line: Some(r#""ann+hr@example.com" = "ann@example.com""#.into()),
+            env: None,
+            text: "Likely Productive person 12: add `\"a\" = \"b\"` <here>".into(),
+        });
+        let page = render(&[], &suggested, "", now);
+        assert!(
+            page.contains("<strong>Likely match:</strong> Likely Productive person 12: add <code>&quot;a&quot; = &quot;b&quot;</code> &lt;here&gt;</p></td>"),
+            "{page}"
+        );
 
         let page = render(&[], &issues, "ann@", now);
         assert_eq!(page.matches("<tr data-email=").count(), 1, "{page}");

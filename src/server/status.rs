@@ -106,8 +106,29 @@ pub fn render_text(runs: &[RunRecord], issues: &[Issue]) -> String {
             ]);
         }
         let _ = writeln!(out, "{}", table.trim_fmt());
+        write_suggestions(&mut out, issues);
     }
     out
+}
+
+/// The likely matches of the skipped records, once per employee email.
+fn write_suggestions(out: &mut String, issues: &[Issue]) {
+    let mut seen = std::collections::BTreeSet::new();
+    let suggested: Vec<(&str, &str)> = issues
+        .iter()
+        .filter_map(|i| Some((i.email.as_deref()?, i.suggestion.as_ref()?.text.as_str())))
+        .filter(|(email, _)| seen.insert(email.to_lowercase()))
+        .collect();
+    if suggested.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nlikely matches for people skipped above (nothing is matched on a suggestion alone):"
+    );
+    for (email, text) in suggested {
+        let _ = writeln!(out, "  {email}: {text}");
+    }
 }
 
 /// Borderless like `ps`: each column as wide as its widest cell, two blanks between columns, and
@@ -209,6 +230,7 @@ mod tests {
             email: Some("nobody@example.com".into()),
             dates: Some("2026-12-01..2026-12-03".into()),
             reason: "no Productive person with this email".into(),
+            suggestion: None,
             run_id: "r1".into(),
             since: t,
         }];
@@ -318,6 +340,7 @@ mod tests {
             email: Some(email.into()),
             dates: Some(dates.into()),
             reason: reason.into(),
+            suggestion: None,
             run_id: "r1".into(),
             since: t,
         };

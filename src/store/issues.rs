@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{parse_ts, ts, Store, StoreError};
+use crate::domain::suggest::Suggestion;
 
 /// A record the sync skipped or could not write, with the reason.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -16,6 +17,9 @@ pub struct Issue {
     pub email: Option<String>,
     pub dates: Option<String>,
     pub reason: String,
+    /// A likely Productive match, for a record skipped for want of one; never acted on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<Suggestion>,
     pub run_id: String,
     /// When this issue was first seen (kept across runs while it persists).
     pub since: DateTime<Utc>,
@@ -30,6 +34,7 @@ struct IssueRow {
     email: Option<String>,
     dates: Option<String>,
     reason: String,
+    suggestion: Option<String>,
     run_id: String,
     since: String,
 }
@@ -37,6 +42,11 @@ struct IssueRow {
 impl TryFrom<IssueRow> for Issue {
     type Error = StoreError;
     fn try_from(r: IssueRow) -> Result<Self, StoreError> {
+        let suggestion = r
+            .suggestion
+            .map(|s| serde_json::from_str(&s))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("issue {}: suggestion: {e}", r.key)))?;
         Ok(Self {
             key: r.key,
             source: r.source,
@@ -45,6 +55,7 @@ impl TryFrom<IssueRow> for Issue {
             email: r.email,
             dates: r.dates,
             reason: r.reason,
+            suggestion,
             run_id: r.run_id,
             since: parse_ts(&r.since)?,
         })
@@ -63,12 +74,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for i in issues {
+            let suggestion = i
+                .suggestion
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("issue {}: suggestion: {e}", i.key)))?;
             sqlx::query(
-                "INSERT INTO record_issues (key, source, kind, personio_id, email, dates, reason, run_id, since)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                "INSERT INTO record_issues (key, source, kind, personio_id, email, dates, reason, suggestion, run_id, since)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (key) DO UPDATE SET source = excluded.source, kind = excluded.kind,
                      personio_id = excluded.personio_id, email = excluded.email, dates = excluded.dates,
-                     reason = excluded.reason, run_id = excluded.run_id",
+                     reason = excluded.reason, suggestion = excluded.suggestion, run_id = excluded.run_id",
             )
             .bind(&i.key)
             .bind(&i.source)
@@ -77,6 +94,7 @@ impl Store {
             .bind(&i.email)
             .bind(&i.dates)
             .bind(&i.reason)
+            .bind(suggestion)
             .bind(run_id)
             .bind(ts(i.since))
             .execute(&mut *tx)
@@ -95,7 +113,7 @@ impl Store {
 
     pub async fn issues(&self) -> Result<Vec<Issue>, StoreError> {
         self.fetch_as(sqlx::query_as::<_, IssueRow>(
-            "SELECT key, source, kind, personio_id, email, dates, reason, run_id, since
+            "SELECT key, source, kind, personio_id, email, dates, reason, suggestion, run_id, since
              FROM record_issues ORDER BY kind, email, key",
         ))
         .await

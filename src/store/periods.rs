@@ -1,7 +1,7 @@
 //! The last known state of every in-scope Personio period.
 
 use super::{parse_date, Store, StoreError};
-use crate::domain::{AbsencePeriod, PeriodStatus, SourceIds};
+use crate::domain::{AbsencePeriod, EmployeeName, PeriodStatus, SourceIds};
 
 #[derive(sqlx::FromRow)]
 struct PeriodRow {
@@ -17,6 +17,8 @@ struct PeriodRow {
     half_day_end: i64,
     v1_id: Option<i64>,
     v2_id: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
 }
 
 impl TryFrom<PeriodRow> for AbsencePeriod {
@@ -37,6 +39,13 @@ impl TryFrom<PeriodRow> for AbsencePeriod {
             end: parse_date(&r.end_date)?,
             half_day_start: r.half_day_start != 0,
             half_day_end: r.half_day_end != 0,
+            name: match (r.first_name, r.last_name) {
+                (None, None) => None,
+                (first, last) => Some(EmployeeName {
+                    first: first.unwrap_or_default(),
+                    last: last.unwrap_or_default(),
+                }),
+            },
         })
     }
 }
@@ -52,7 +61,8 @@ fn status_str(status: &PeriodStatus) -> &str {
 impl Store {
     pub async fn periods(&self) -> Result<Vec<AbsencePeriod>, StoreError> {
         self.fetch_as(sqlx::query_as::<_, PeriodRow>(
-            "SELECT id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end, v1_id, v2_id
+            "SELECT id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end,
+                 v1_id, v2_id, first_name, last_name
              FROM personio_periods ORDER BY id",
         ))
         .await
@@ -71,13 +81,14 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         for p in upserts {
             sqlx::query(
-                "INSERT INTO personio_periods (id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end, v1_id, v2_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                "INSERT INTO personio_periods (id, employee_id, email, type_id, type_name, status, start_date, end_date, half_day_start, half_day_end, v1_id, v2_id, first_name, last_name)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (id) DO UPDATE SET employee_id = excluded.employee_id, email = excluded.email,
                      type_id = excluded.type_id, type_name = excluded.type_name, status = excluded.status,
                      start_date = excluded.start_date, end_date = excluded.end_date,
                      half_day_start = excluded.half_day_start, half_day_end = excluded.half_day_end,
-                     v1_id = excluded.v1_id, v2_id = excluded.v2_id",
+                     v1_id = excluded.v1_id, v2_id = excluded.v2_id,
+                     first_name = excluded.first_name, last_name = excluded.last_name",
             )
             .bind(p.id)
             .bind(p.employee_id)
@@ -91,6 +102,8 @@ impl Store {
             .bind(p.half_day_end as i64)
             .bind(p.ids.v1)
             .bind(&p.ids.v2)
+            .bind(p.name.as_ref().map(|n| n.first.as_str()))
+            .bind(p.name.as_ref().map(|n| n.last.as_str()))
             .execute(&mut *tx)
             .await?;
         }

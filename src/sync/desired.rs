@@ -1,12 +1,13 @@
 //! The desired state: which bookings Productive should hold for the known Personio periods, and
 //! which periods are skipped (with the reason). Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
 
 use crate::domain::bookings::{day_minutes, note_for, split};
-use crate::domain::matching::PeopleIndex;
+use crate::domain::matching::{normalize_email, MatchProblem, PeopleIndex};
+use crate::domain::suggest::{Suggester, Suggestion};
 use crate::domain::window::Window;
 use crate::domain::{AbsencePeriod, BookingKey, BookingShape, PeriodStatus};
 
@@ -48,6 +49,8 @@ pub struct Desired {
     /// reason that says nothing about whether the absence still exists.
     pub keep: BTreeSet<i64>,
     pub skipped: Vec<Skip>,
+    /// Likely matches for the periods skipped for want of one Productive person, by period id.
+    pub suggestions: BTreeMap<i64, Suggestion>,
 }
 
 /// Computes the desired bookings for every known period.
@@ -61,6 +64,9 @@ pub fn desired(
     // Collected first and built in one go: a map built from sorted input has full nodes, one
     // grown by inserting in key order half-empty ones (twice the memory at 5,000 employees).
     let mut bookings = Vec::new();
+    // Built only when someone is unmatched; one suggestion per employee email.
+    let mut suggester: Option<Suggester> = None;
+    let mut suggested: HashMap<String, Option<Suggestion>> = HashMap::new();
     for period in periods {
         let skip = |reason: String| Skip {
             personio_id: period.id.to_string(),
@@ -95,6 +101,22 @@ pub fn desired(
         let person = match people.find(&period.email) {
             Ok(person) => person,
             Err(problem) => {
+                if matches!(problem, MatchProblem::NoPerson | MatchProblem::Ambiguous(_)) {
+                    let suggester =
+                        suggester.get_or_insert_with(|| Suggester::new(people.people()));
+                    let suggestion = suggested
+                        .entry(normalize_email(&period.email))
+                        .or_insert_with(|| {
+                            suggester.suggest(
+                                &period.email,
+                                period.name.as_ref(),
+                                &people.target(&period.email),
+                            )
+                        });
+                    if let Some(suggestion) = suggestion {
+                        out.suggestions.insert(period.id, suggestion.clone());
+                    }
+                }
                 out.keep.insert(period.id);
                 out.skipped.push(skip(problem.to_string()));
                 continue;
@@ -157,6 +179,7 @@ mod tests {
             end: d(end),
             half_day_start: false,
             half_day_end: false,
+            name: None,
         }
     }
 
@@ -229,5 +252,31 @@ mod tests {
         // Aged-out and skipped-for-lack-of-a-match periods keep what they have; pending and
         // zero-capacity ones do not.
         assert_eq!(out.keep, BTreeSet::from([2, 4, 5, 6]));
+        assert!(out.suggestions.is_empty(), "nobody there looks like anyone");
+    }
+
+    #[test]
+    fn an_unmatched_period_carries_its_likely_match_and_books_nothing() {
+        let window = Window::from_today(d("2026-11-26"), 3);
+        let events = EventMap(HashMap::from([(10, EventRef::Id(500))]));
+        let periods = vec![
+            period(1, "ada+hr@x.io", "2026-11-30", "2026-11-30"),
+            period(2, "ADA+hr@x.io ", "2026-12-01", "2026-12-01"),
+            period(3, " Ada@X.io", "2026-12-02", "2026-12-02"),
+        ];
+        let out = desired(&periods, &people(), &events, &window);
+        assert_eq!(
+            out.bookings.keys().map(|k| k.period_id).collect::<Vec<_>>(),
+            vec![3],
+            "another case and blanks still match; a likely match does not"
+        );
+        assert_eq!(
+            out.suggestions.keys().copied().collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            out.suggestions[&2].config_line.as_deref(),
+            Some(r#""ada+hr@x.io" = "ada@x.io""#)
+        );
     }
 }

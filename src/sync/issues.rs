@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use crate::domain::suggest::Suggestion;
 use crate::domain::{BookingKey, RejectedRecord};
 use crate::store::Issue;
 use crate::telemetry::error_chain;
@@ -79,6 +80,7 @@ impl Issues<'_> {
             email,
             dates,
             reason,
+            suggestion: None,
             run_id: self.run_id.to_string(),
             since: self.now,
         }
@@ -131,7 +133,29 @@ impl Issues<'_> {
         source: &'s str,
         skips: &'s [Skip],
     ) -> impl Iterator<Item = Issue> + Send + 's {
-        skips.iter().map(move |skip| self.skip(source, skip))
+        const NONE: &BTreeMap<i64, Suggestion> = &BTreeMap::new();
+        self.skips_suggesting(source, skips, NONE)
+    }
+
+    /// The issue records of skipped periods, each with its likely match if there is one
+    /// (`suggestions` by period id).
+    pub fn skips_suggesting<'s>(
+        &'s self,
+        source: &'s str,
+        skips: &'s [Skip],
+        suggestions: &'s BTreeMap<i64, Suggestion>,
+    ) -> impl Iterator<Item = Issue> + Send + 's {
+        skips.iter().map(move |skip| {
+            let suggestion = skip
+                .personio_id
+                .parse()
+                .ok()
+                .and_then(|id: i64| suggestions.get(&id));
+            Issue {
+                suggestion: suggestion.cloned(),
+                ..self.skip(source, skip)
+            }
+        })
     }
 
     fn skip(&self, source: &str, skip: &Skip) -> Issue {

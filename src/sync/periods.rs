@@ -267,6 +267,7 @@ mod tests {
             end: end.parse().unwrap(),
             half_day_start: false,
             half_day_end: false,
+            name: None,
         }
     }
 

@@ -303,7 +303,9 @@ impl Syncer {
             if let Some(h) = &hourly {
                 issues.insert("hourly", h.issues.clone());
             }
-            let skips = run.issues.skips("periods", &want.skipped);
+            let skips = run
+                .issues
+                .skips_suggesting("periods", &want.skipped, &want.suggestions);
             let skips = skips.chain(run.issues.skips("hourly", hourly_skips));
             // A targeted run saw only some periods: it adds what it found but clears nothing the
             // last whole read recorded about the others.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveDateTime};
 use personio_productive_sync::config::PersonioSettings;
 use personio_productive_sync::domain::model::{
-    AbsencePeriod, AbsenceUnit, PeriodStatus, SourceIds,
+    AbsencePeriod, AbsenceUnit, EmployeeName, PeriodStatus, SourceIds,
 };
 use personio_productive_sync::http::{ApiError, RetryPolicy};
 use personio_productive_sync::personio::wire::ListEnvelope;
@@ -534,6 +534,10 @@ async fn reads_a_large_organisation_exactly() {
                 end: p.end,
                 half_day_start: p.half_day_start,
                 half_day_end: p.half_day_end,
+                name: Some(EmployeeName {
+                    first: "P".into(),
+                    last: n.to_string(),
+                }),
             });
         }
     }
@@ -625,6 +629,10 @@ async fn real_shaped_time_offs_load_and_bad_records_are_rejected() {
             end: d(2022, 12, 1),
             half_day_start: false,
             half_day_end: true,
+            name: Some(EmployeeName {
+                first: "El".into(),
+                last: "Gonzo".into(),
+            }),
         }]
     );
     assert_eq!(got.rejected.len(), 1);

@@ -6,7 +6,8 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use secrecy::SecretString;
 
 use personio_productive_sync::domain::{
-    AbsencePeriod, BookingShape, Counts, JournalEntry, JournalState, PeriodStatus, SourceIds,
+    AbsencePeriod, BookingShape, Counts, EmployeeName, JournalEntry, JournalState, PeriodStatus,
+    SourceIds,
 };
 use personio_productive_sync::store::{BookingKey, Issue, RunLock, Store, TypeMapping};
 
@@ -32,6 +33,10 @@ fn period(id: i64, status: PeriodStatus) -> AbsencePeriod {
         end: date("2026-12-03"),
         half_day_start: true,
         half_day_end: false,
+        name: Some(EmployeeName {
+            first: "Ada".into(),
+            last: "Lovelace".into(),
+        }),
     }
 }
 
@@ -174,9 +179,16 @@ async fn period_cache_upserts_and_removes() {
         .unwrap();
         let mut changed = period(1, PeriodStatus::Approved);
         changed.end = date("2026-12-10");
-        s.update_periods(&[changed.clone()], &[2]).await.unwrap();
+        // A read that carries no name keeps none.
+        let nameless = AbsencePeriod {
+            name: None,
+            ..period(3, PeriodStatus::Approved)
+        };
+        s.update_periods(&[changed.clone(), nameless.clone()], &[2])
+            .await
+            .unwrap();
         let all = s.periods().await.unwrap();
-        assert_eq!(all, vec![changed], "{backend}");
+        assert_eq!(all, vec![changed, nameless], "{backend}");
     })
     .await;
 }
@@ -243,6 +255,7 @@ async fn issues_are_replaced_per_source_and_keep_first_seen() {
             email: Some("x@example.com".into()),
             dates: Some("2026-12-01..2026-12-02".into()),
             reason: "no Productive person with this email".into(),
+            suggestion: None,
             run_id: "r".into(),
             since,
         };

@@ -1,0 +1,156 @@
+//! People whose emails differ between the systems, end to end: an override given in the
+//! environment books them, and `status --json` suggests the override for a likely match without
+//! booking anything on it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Duration as Days;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+
+use personio_productive_sync::config::Settings;
+use personio_productive_sync::http::RetryPolicy;
+use personio_productive_sync::personio::PersonioClient;
+use personio_productive_sync::productive::ProductiveClient;
+use personio_productive_sync::sim::generate::{self, Org, OrgSpec};
+use personio_productive_sync::sim::personio::{SimEmployee, SimTimeOff};
+use personio_productive_sync::sim::productive::SimPerson;
+use personio_productive_sync::sync::Syncer;
+
+use crate::process::{child_env, Proc};
+use crate::support::{
+    engine_settings, full_run, sim_env, sqlite_db, synced_absence, today, Harness,
+};
+
+/// A generated organisation plus one employee whose Personio email is `personio_email` and
+/// whose Productive account is `productive_email` (another name, so only the email can tie
+/// them), with one approved week of vacation. Returns the period and the person.
+fn with_mismatched_employee(org: &Org, personio_email: &str, productive_email: &str) -> (i64, i64) {
+    let employee = org
+        .personio
+        .add_employee(SimEmployee::new("Ann", "Personio", personio_email));
+    let person =
+        org.productive
+            .add_person(SimPerson::new("Ann", "Productive", Some(productive_email)));
+    let start = today() + Days::days(14);
+    let period = org.personio.add_time_off(SimTimeOff {
+        employee_id: employee,
+        type_id: org.types.vacation,
+        start,
+        end: start + Days::days(4),
+        half_day_start: false,
+        half_day_end: false,
+        status: "approved".into(),
+        comment: None,
+    });
+    (period, person)
+}
+
+/// The people the bookings the sync made for `period` are on.
+fn booked_on(org: &Org, period: i64) -> BTreeSet<i64> {
+    org.productive
+        .bookings()
+        .into_iter()
+        .filter(|(_, b)| {
+            b.note.as_deref().and_then(synced_absence).map(|(id, _)| id) == Some(period)
+        })
+        .map(|(_, b)| b.person_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_override_from_the_environment_books_a_mismatched_employee() {
+    let org = generate::generate(&OrgSpec::new(12, 3, today()));
+    let (period, person) =
+        with_mismatched_employee(&org, "ann.old@example.com", "ann.new@example.com");
+    let h = Harness::new(org, sqlite_db().await).await;
+    h.sync().await;
+    assert_eq!(
+        booked_on(&h.org, period),
+        BTreeSet::new(),
+        "no match without the override"
+    );
+
+    // Loaded the way the binary loads it: the variable beside the other `PPS__` ones.
+    let mut env = sim_env(
+        &h.personio_server,
+        &h.productive_server,
+        h.db.url.expose_secret(),
+    );
+    env.push((
+        "PPS__SYNC__EMAIL_OVERRIDES".into(),
+        " Ann.Old@Example.com = ann.new@example.com ,nobody@example.com=no.one@example.com".into(),
+    ));
+    let settings = Settings::load_from(None, env).unwrap();
+    let retry = RetryPolicy::default();
+    let syncer = Syncer::new(
+        engine_settings(&settings),
+        h.db.store.clone(),
+        Arc::new(PersonioClient::new(&settings.personio, retry).unwrap()),
+        ProductiveClient::new(&settings.productive, retry).unwrap(),
+    );
+    syncer
+        .run(full_run(), tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(booked_on(&h.org, period), BTreeSet::from([person]));
+    let issues = h.db.store.issues().await.unwrap();
+    assert!(
+        !issues
+            .iter()
+            .any(|i| i.personio_id.as_deref() == Some(&period.to_string())),
+        "{issues:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_suggests_the_override_for_a_plus_address_and_books_nothing_on_it() {
+    let org = generate::generate(&OrgSpec::new(24, 4, today()));
+    let (period, person) = with_mismatched_employee(&org, "ann+hr@example.com", "ann@example.com");
+    let h = Harness::new(org, sqlite_db().await).await;
+    h.sync().await;
+    assert_eq!(booked_on(&h.org, period), BTreeSet::new());
+
+    let env = child_env(&h, &[]);
+    let out = Proc::spawn(&env, &["status", "--json"])
+        .finish(Duration::from_secs(60))
+        .await;
+    assert!(out.status.success(), "{}", out.stderr.join("\n"));
+    let status: Value = serde_json::from_str(&out.stdout.join("\n")).expect("status --json");
+    let suggested: Vec<&Value> = status["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["suggestion"].is_null())
+        .collect();
+    // The generated organisation's other unmatched people have no likely match; its emails that
+    // differ only in case or surrounding blanks are matched, so they need none.
+    assert_eq!(suggested.len(), 1, "{status:#}");
+    let issue = suggested[0];
+    assert_eq!(issue["personio_id"], period.to_string());
+    assert_eq!(issue["reason"], "no Productive person with this email");
+    let suggestion = &issue["suggestion"];
+    assert_eq!(suggestion["kind"], "plus_address");
+    assert_eq!(suggestion["person_id"], person);
+    assert_eq!(
+        suggestion["config_line"],
+        r#""ann+hr@example.com" = "ann@example.com""#
+    );
+    assert_eq!(
+        suggestion["env"],
+        r#"PPS__SYNC__EMAIL_OVERRIDES="ann+hr@example.com=ann@example.com""#
+    );
+
+    let text = Proc::spawn(&env, &["status"])
+        .finish(Duration::from_secs(60))
+        .await
+        .stdout
+        .join("\n");
+    assert!(
+        text.contains(r#"ann+hr@example.com: Likely Productive person"#)
+            && text.contains(r#"`"ann+hr@example.com" = "ann@example.com"`"#),
+        "{text}"
+    );
+}
