@@ -55,6 +55,9 @@ struct Candidate<'a> {
     name: Option<String>,
 }
 
+/// Whether a candidate fits one rule.
+type Rule<'r> = &'r dyn Fn(&Candidate) -> bool;
+
 /// The active Productive people, prepared once for the suggestions of a run.
 pub struct Suggester<'a> {
     candidates: Vec<Candidate<'a>>,
@@ -116,7 +119,7 @@ impl<'a> Suggester<'a> {
         }
         let (local, domain) = parts(&email)?;
         let name = name.and_then(|n| name_key(&n.first, &n.last));
-        let rules: [(SuggestionKind, &dyn Fn(&Candidate) -> bool); 3] = [
+        let rules: [(SuggestionKind, Rule); 3] = [
             (SuggestionKind::PlusAddress, &|c| {
                 c.local == local && c.domain == domain && c.email != email
             }),
