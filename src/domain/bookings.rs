@@ -130,6 +130,7 @@ mod tests {
     fn period(start: &str, end: &str, half_start: bool, half_end: bool) -> AbsencePeriod {
         AbsencePeriod {
             id: 77,
+            ids: Default::default(),
             employee_id: 1,
             email: "a@b.c".into(),
             type_id: 1,

@@ -9,10 +9,19 @@ pub enum AbsenceUnit {
     Hour,
 }
 
+/// The ids a Personio record has in each API version: v1 uses integers, v2 UUID strings. A record
+/// read through one version knows at least that version's id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct SourceIds {
+    pub v1: Option<i64>,
+    pub v2: Option<String>,
+}
+
 /// A Personio absence (time-off) type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsenceType {
     pub id: i64,
+    pub ids: SourceIds,
     pub name: String,
     /// Personio's category (`paid_vacation`, `unpaid_vacation`, `offsite_work`, ...), if any.
     pub category: Option<String>,
@@ -43,6 +52,7 @@ impl PeriodStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AbsencePeriod {
     pub id: i64,
+    pub ids: SourceIds,
     pub employee_id: i64,
     pub email: String,
     pub type_id: i64,

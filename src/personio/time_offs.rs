@@ -8,6 +8,7 @@ use super::client::{PersonioClient, API};
 use super::wire;
 use crate::domain::model::{
     AbsencePeriod, AbsenceType, AbsenceUnit, Fetched, HourlyAbsence, PeriodStatus, RejectedRecord,
+    SourceIds,
 };
 use crate::http::ApiError;
 
@@ -47,8 +48,8 @@ impl TimeOffQuery {
         (start, self.to + REACH_AHEAD)
     }
 
-    /// Whether this read, when it is a whole one (no `updated_from`), is sure to return `p` if
-    /// it still exists: only then may its absence from the answer be taken for deletion.
+    /// Whether this read through API v1, when it is a whole one (no `updated_from`), is sure to
+    /// return `p` if it still exists (see [`AbsenceSource::could_return`]).
     pub fn could_return(&self, p: &AbsencePeriod) -> bool {
         let (start, end) = self.sent();
         self.updated_from.is_none() && p.start >= start && p.end <= end
@@ -69,8 +70,13 @@ pub enum Lookup<T> {
 pub trait AbsenceSource: Send + Sync {
     async fn absence_types(&self) -> Result<Fetched<AbsenceType>, ApiError>;
     async fn time_offs(&self, query: &TimeOffQuery) -> Result<Fetched<AbsencePeriod>, ApiError>;
-    /// One period by id, to confirm a period no whole read could have returned.
-    async fn time_off(&self, id: i64) -> Result<Lookup<AbsencePeriod>, ApiError>;
+    /// One period by its id in this source's API version, to confirm a period no whole read
+    /// could have returned; a period without such an id is `Unreadable`.
+    async fn time_off(&self, ids: &SourceIds) -> Result<Lookup<AbsencePeriod>, ApiError>;
+    /// Whether `query`, when it is a whole one (no `updated_from`), is sure to return `p` if it
+    /// still exists: only then may its absence from the answer be taken for deletion. Each API
+    /// filters by dates in its own way, so each source answers for itself.
+    fn could_return(&self, query: &TimeOffQuery, p: &AbsencePeriod) -> bool;
     async fn hourly_absences(
         &self,
         query: &TimeOffQuery,
@@ -110,7 +116,13 @@ impl AbsenceSource for PersonioClient {
         Ok(fetched)
     }
 
-    async fn time_off(&self, id: i64) -> Result<Lookup<AbsencePeriod>, ApiError> {
+    async fn time_off(&self, ids: &SourceIds) -> Result<Lookup<AbsencePeriod>, ApiError> {
+        let Some(id) = ids.v1 else {
+            return Ok(Lookup::Unreadable(RejectedRecord {
+                id: ids.v2.clone(),
+                reason: "no Personio v1 id to look the period up by (read through API v2?)".into(),
+            }));
+        };
         let reply = match self.get(&format!("/v1/company/time-offs/{id}"), &[]).await {
             Ok(reply) => reply,
             Err(e) if e.status() == Some(404) => return Ok(Lookup::Gone),
@@ -121,6 +133,10 @@ impl AbsenceSource for PersonioClient {
             Ok(p) => Lookup::Found(p),
             Err(rejected) => Lookup::Unreadable(rejected),
         })
+    }
+
+    fn could_return(&self, query: &TimeOffQuery, p: &AbsencePeriod) -> bool {
+        query.could_return(p)
     }
 
     async fn hourly_absences(
@@ -188,6 +204,10 @@ fn absence_type(record: Value) -> Result<AbsenceType, RejectedRecord> {
     };
     Ok(AbsenceType {
         id: t.id,
+        ids: SourceIds {
+            v1: Some(t.id),
+            v2: None,
+        },
         name: t.name,
         category: t.category.filter(|c| !c.is_empty()),
         unit,
@@ -213,6 +233,10 @@ fn time_off(record: Value) -> Result<AbsencePeriod, RejectedRecord> {
         .ok_or_else(|| rejected(&id, "no status".to_string()))?;
     let period = AbsencePeriod {
         id: t.id,
+        ids: SourceIds {
+            v1: Some(t.id),
+            v2: None,
+        },
         employee_id: t.employee.attributes.id.value.0,
         email,
         type_id: t.time_off_type.attributes.id,

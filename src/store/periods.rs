@@ -1,7 +1,7 @@
 //! The last known state of every in-scope Personio period.
 
 use super::{parse_date, Store, StoreError};
-use crate::domain::{AbsencePeriod, PeriodStatus};
+use crate::domain::{AbsencePeriod, PeriodStatus, SourceIds};
 
 #[derive(sqlx::FromRow)]
 struct PeriodRow {
@@ -22,6 +22,10 @@ impl TryFrom<PeriodRow> for AbsencePeriod {
     fn try_from(r: PeriodRow) -> Result<Self, StoreError> {
         Ok(Self {
             id: r.id,
+            ids: SourceIds {
+                v1: Some(r.id),
+                v2: None,
+            },
             employee_id: r.employee_id,
             email: r.email,
             type_id: r.type_id,

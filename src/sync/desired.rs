@@ -147,6 +147,7 @@ mod tests {
     fn period(id: i64, email: &str, start: &str, end: &str) -> AbsencePeriod {
         AbsencePeriod {
             id,
+            ids: Default::default(),
             employee_id: 1,
             email: email.into(),
             type_id: 10,

@@ -260,6 +260,7 @@ mod tests {
     fn event_kinds_follow_personio_categories() {
         let t = |category: &str| AbsenceType {
             id: 1,
+            ids: Default::default(),
             name: "X".into(),
             category: Some(category.into()),
             unit: AbsenceUnit::Day,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Months, NaiveDate, Utc};
 
 use crate::domain::window::Window;
-use crate::domain::{AbsencePeriod, RejectedRecord};
+use crate::domain::{AbsencePeriod, RejectedRecord, SourceIds};
 use crate::personio::{Lookup, TimeOffQuery};
 use crate::store::Issue;
 
@@ -77,14 +77,14 @@ impl Syncer {
             rejected.extend(changed.rejected);
             current.extend(changed.items.into_iter().map(|p| (p.id, p)));
         }
-        let unconfirmed: Vec<i64> = cached
+        let unconfirmed: Vec<SourceIds> = cached
             .iter()
-            .filter(|p| !current.contains_key(&p.id) && !whole.could_return(p))
+            .filter(|p| !current.contains_key(&p.id) && !self.personio.could_return(&whole, p))
             .filter(|p| window.covers(p.end))
-            .map(|p| p.id)
+            .map(|p| p.ids.clone())
             .collect();
-        for id in unconfirmed {
-            match self.personio.time_off(id).await.map_err(personio)? {
+        for ids in &unconfirmed {
+            match self.personio.time_off(ids).await.map_err(personio)? {
                 Lookup::Found(p) if window.covers(p.end) => {
                     current.insert(p.id, p);
                 }
@@ -187,6 +187,7 @@ mod tests {
     fn period(id: i64, end: &str) -> AbsencePeriod {
         AbsencePeriod {
             id,
+            ids: Default::default(),
             employee_id: 1,
             email: "a@b.c".into(),
             type_id: 1,

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use personio_productive_sync::config::PersonioSettings;
-use personio_productive_sync::domain::model::{AbsencePeriod, AbsenceUnit, PeriodStatus};
+use personio_productive_sync::domain::model::{
+    AbsencePeriod, AbsenceUnit, PeriodStatus, SourceIds,
+};
 use personio_productive_sync::http::{ApiError, RetryPolicy};
 use personio_productive_sync::personio::wire::ListEnvelope;
 use personio_productive_sync::personio::{AbsenceSource, PersonioClient, TimeOffQuery};
@@ -515,6 +517,10 @@ async fn reads_a_large_organisation_exactly() {
             let id = sim.add_time_off(p.clone());
             expected.push(AbsencePeriod {
                 id,
+                ids: SourceIds {
+                    v1: Some(id),
+                    v2: None,
+                },
                 employee_id,
                 email: email.clone(),
                 type_id: p.type_id,
@@ -602,6 +608,10 @@ async fn real_shaped_time_offs_load_and_bad_records_are_rejected() {
         got.items,
         vec![AbsencePeriod {
             id: 125682393,
+            ids: SourceIds {
+                v1: Some(125682393),
+                v2: None,
+            },
             employee_id: 6205887,
             email: "gonzo@giantswarm.io".into(),
             type_id: 155627,

@@ -6,7 +6,7 @@ use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use secrecy::SecretString;
 
 use personio_productive_sync::domain::{
-    AbsencePeriod, BookingShape, Counts, JournalEntry, JournalState, PeriodStatus,
+    AbsencePeriod, BookingShape, Counts, JournalEntry, JournalState, PeriodStatus, SourceIds,
 };
 use personio_productive_sync::store::{BookingKey, Issue, RunLock, Store, TypeMapping};
 
@@ -19,6 +19,10 @@ fn date(s: &str) -> NaiveDate {
 fn period(id: i64, status: PeriodStatus) -> AbsencePeriod {
     AbsencePeriod {
         id,
+        ids: SourceIds {
+            v1: Some(id),
+            v2: None,
+        },
         employee_id: 7,
         email: "Ada@Example.com".into(),
         type_id: 3,
