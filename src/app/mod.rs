@@ -11,10 +11,10 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Settings;
+use crate::config::{PersonioApi, PersonioSettings, Settings};
 use crate::daemon::RunOutcome;
-use crate::http::{RequestObserver, RetryPolicy};
-use crate::personio::PersonioClient;
+use crate::http::{ApiError, RequestObserver, RetryPolicy};
+use crate::personio::{AbsenceSource, PersonioClient, PersonioV2Client};
 use crate::productive::ProductiveClient;
 use crate::server::{Metrics, Server, Shared};
 use crate::store::Store;
@@ -67,18 +67,41 @@ pub fn build_observed_syncer(
     observer: Option<Arc<dyn RequestObserver>>,
 ) -> anyhow::Result<Syncer> {
     settings.require_api_credentials()?;
-    let mut personio = PersonioClient::new(&settings.personio, RetryPolicy::default())?;
+    let personio = personio_source(&settings.personio, RetryPolicy::default(), observer.clone())?;
     let mut productive = ProductiveClient::new(&settings.productive, RetryPolicy::default())?;
     if let Some(observer) = observer {
-        personio = personio.observed(Arc::clone(&observer));
         productive = productive.observed(observer);
     }
     Ok(Syncer::new(
         sync_settings(settings)?,
         store,
-        Arc::new(personio),
+        personio,
         productive,
     ))
+}
+
+/// The absence source `personio.api` names; the engine does not know which API it reads.
+pub fn personio_source(
+    settings: &PersonioSettings,
+    retry: RetryPolicy,
+    observer: Option<Arc<dyn RequestObserver>>,
+) -> Result<Arc<dyn AbsenceSource>, ApiError> {
+    Ok(match settings.api {
+        PersonioApi::V1 => {
+            let client = PersonioClient::new(settings, retry)?;
+            Arc::new(match observer {
+                Some(observer) => client.observed(observer),
+                None => client,
+            })
+        }
+        PersonioApi::V2 => {
+            let client = PersonioV2Client::new(settings, retry)?;
+            Arc::new(match observer {
+                Some(observer) => client.observed(observer),
+                None => client,
+            })
+        }
+    })
 }
 
 /// The HTTP listener when `http.listen` is set. Its store connects on first use, so that the

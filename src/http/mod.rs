@@ -19,7 +19,7 @@ pub use pacer::{Pacer, RateLimit};
 pub use retry::RetryPolicy;
 
 use error::snippet;
-use retry::rate_limit_wait;
+use retry::{bucket_empty_wait, rate_limit_wait, UNHINTED_RATE_LIMIT_WAIT};
 
 /// Whether a request may be sent twice. Writes are retried only when they provably never reached
 /// the server; the sync engine resolves the ambiguous ones.
@@ -198,12 +198,15 @@ impl HttpCore {
                         }
                     };
                     if status.is_success() {
+                        if let Some(wait) = bucket_empty_wait(&headers) {
+                            self.pacer.pause_for(wait).await;
+                        }
                         return Ok(Reply { status, body });
                     }
                     let err = status_error(self.api, self.describe_error, status, &body);
                     if status == StatusCode::TOO_MANY_REQUESTS {
                         // Rejected before any work was done, so safe to repeat for every method.
-                        let wait = rate_limit_wait(&headers).unwrap_or(Duration::from_secs(1));
+                        let wait = rate_limit_wait(&headers).unwrap_or(UNHINTED_RATE_LIMIT_WAIT);
                         if last || wait > self.retry.max_rate_limit_wait {
                             return Err(err);
                         }

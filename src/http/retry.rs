@@ -61,9 +61,58 @@ pub(super) fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
         })
 }
 
+/// How long a 429 that says nothing of when to come back waits (Personio v2 sends no
+/// `Retry-After` and asks for at least a second).
+pub(super) const UNHINTED_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// How long to hold back after a success that emptied the server's token bucket
+/// (`x-ratelimit-remaining: 0` with `x-ratelimit-replenish-rate` tokens per second, as Personio
+/// v2's gateway sends): until the next token, so that the next request does not meet a 429.
+pub(super) fn bucket_empty_wait(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| -> Option<f64> {
+        headers
+            .get(name)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite())
+    };
+    let remaining = number("x-ratelimit-remaining")?;
+    let rate = number("x-ratelimit-replenish-rate").filter(|r| *r > 0.0)?;
+    // At most a second: a bucket refilling slower than one token a second is paced by 429s.
+    (remaining < 1.0).then(|| Duration::from_secs_f64((1.0 / rate).min(1.0)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_bucket_waits_for_its_next_token() {
+        let headers = |remaining: &str, rate: &str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-remaining", remaining.parse().unwrap());
+            h.insert("x-ratelimit-replenish-rate", rate.parse().unwrap());
+            h
+        };
+        assert_eq!(
+            bucket_empty_wait(&headers("0", "10")),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(bucket_empty_wait(&headers("3", "10")), None);
+        assert_eq!(
+            bucket_empty_wait(&headers("0", "0.001")),
+            Some(Duration::from_secs(1))
+        );
+        for (remaining, rate) in [("0", "0"), ("0", "-1"), ("x", "10"), ("0", "NaN")] {
+            assert_eq!(bucket_empty_wait(&headers(remaining, rate)), None, "{rate}");
+        }
+        let mut only_remaining = HeaderMap::new();
+        only_remaining.insert("x-ratelimit-remaining", "0".parse().unwrap());
+        assert_eq!(bucket_empty_wait(&only_remaining), None);
+    }
 
     #[test]
     fn reads_rate_limit_headers() {

@@ -214,7 +214,7 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     LenientI64::deserialize(d).map(|v| v.0)
 }
 
-fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     // Envelope numbers only steer paging, so an unreadable one is treated as absent.
     Ok(as_i64(&Value::deserialize(d)?))
 }

@@ -8,6 +8,7 @@ mod never_silent;
 mod outage;
 mod periods;
 mod personio;
+mod personio_v2;
 mod process;
 mod productive;
 mod proxy;

@@ -303,6 +303,22 @@ impl Harness {
         )
     }
 
+    /// Another engine on the same simulators and store, reading Personio through `api`.
+    pub fn syncer_on(&self, api: personio_productive_sync::config::PersonioApi) -> Syncer {
+        let mut personio = self.settings.personio.clone();
+        personio.api = api;
+        let retry = RetryPolicy {
+            base_delay: std::time::Duration::from_millis(5),
+            ..RetryPolicy::default()
+        };
+        Syncer::new(
+            engine_settings(&self.settings),
+            self.db.store.clone(),
+            personio_productive_sync::app::personio_source(&personio, retry, None).unwrap(),
+            ProductiveClient::new(&self.settings.productive, retry).unwrap(),
+        )
+    }
+
     /// Another engine on the same simulators and store whose "now" is `now`.
     pub async fn syncer_with_clock(&self, now: chrono::DateTime<Utc>) -> Syncer {
         let retry = RetryPolicy::default();
