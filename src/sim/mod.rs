@@ -103,6 +103,9 @@ pub enum Flavor {
     PersonioV1,
     /// `{"errors": [{"status": "500", "title": "...", "detail": "..."}]}`
     JsonApi,
+    /// `application/problem+json`
+    /// `{"personio_trace_id", "timestamp", "errors": [{"title", "detail", "type", "_meta"}]}`
+    PersonioV2,
 }
 
 /// An error response in the simulator's envelope.
@@ -115,6 +118,35 @@ pub fn error_response(flavor: Flavor, status: StatusCode, title: &str, detail: &
         Flavor::JsonApi => serde_json::json!({
             "errors": [{ "status": status.as_u16().to_string(), "title": title, "detail": detail }],
         }),
+        Flavor::PersonioV2 => {
+            let code = match status.as_u16() {
+                400 => "commonbad_request",
+                401 => "commonunauthorized",
+                403 => "commonforbidden",
+                404 => "commonnot_found",
+                429 => "commontoo_many_requests",
+                _ => "commoninternal_error",
+            };
+            let mut response = (
+                status,
+                axum::Json(serde_json::json!({
+                    "personio_trace_id": uuid::Uuid::new_v4().to_string(),
+                    "timestamp": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    "errors": [{
+                        "title": title,
+                        "detail": detail,
+                        "type": format!("https://developer.personio.de/v2.0/page/public-api-error-codes#{code}"),
+                        "_meta": {},
+                    }],
+                })),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/problem+json"),
+            );
+            return response;
+        }
     };
     (status, axum::Json(body)).into_response()
 }
@@ -175,9 +207,12 @@ pub async fn faults_middleware(
             "Too many requests",
             "Rate limit reached. Try again later",
         );
-        response
-            .headers_mut()
-            .insert("x-ratelimit-reset", HeaderValue::from_static("1"));
+        // Personio v2 sends neither a reset nor a Retry-After.
+        if flavor != Flavor::PersonioV2 {
+            response
+                .headers_mut()
+                .insert("x-ratelimit-reset", HeaderValue::from_static("1"));
+        }
         return response;
     }
     let is_write = method != axum::http::Method::GET;

@@ -31,29 +31,72 @@ impl PersonioSim {
 
     /// Checks the bearer token like §7.1: missing → 401, known but stale → 401, unknown → 403.
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Result<String, Fail> {
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let bearer = bearer(headers)
             .ok_or_else(|| v1_error(StatusCode::UNAUTHORIZED, "Authorization is not provided"))?;
+        match self.check_token(bearer) {
+            TokenCheck::Live => Ok(bearer.to_string()),
+            TokenCheck::Stale => Err(v1_error(StatusCode::UNAUTHORIZED, "The token has expired")),
+            TokenCheck::Unknown => Err(v1_error(
+                StatusCode::FORBIDDEN,
+                "Provided authorization is not valid",
+            )),
+        }
+    }
+
+    /// Where a bearer token stands; v1 and v2 share the one token of the credential.
+    pub(super) fn check_token(&self, bearer: &str) -> TokenCheck {
         let mut state = self.state();
         if let Some(token) = state.token.as_ref().filter(|t| t.value == bearer) {
             if Instant::now() < token.expires_at {
-                return Ok(bearer.to_string());
+                return TokenCheck::Live;
             }
-            let stale = state.token.take().unwrap().value;
-            state.retired.insert(stale);
+            if let Some(stale) = state.token.take() {
+                state.retired.insert(stale.value);
+            }
         }
         if state.retired.contains(bearer) {
-            return Err(v1_error(StatusCode::UNAUTHORIZED, "The token has expired"));
+            TokenCheck::Stale
+        } else {
+            TokenCheck::Unknown
         }
-        Err(v1_error(
-            StatusCode::FORBIDDEN,
-            "Provided authorization is not valid",
-        ))
     }
+
+    /// The credential's live token (minted when there is none) and its remaining lifetime.
+    pub(super) fn issue_token(&self) -> (String, Duration) {
+        let mut state = self.state();
+        let lifetime = Duration::from_secs(state.quirks.token_lifetime_secs);
+        let now = Instant::now();
+        if let Some(t) = state.token.as_ref().filter(|t| now < t.expires_at) {
+            return (t.value.clone(), t.expires_at - now);
+        }
+        if let Some(old) = state.token.take() {
+            state.retired.insert(old.value);
+        }
+        let value = format!("papi-{}", uuid::Uuid::new_v4().simple());
+        state.token = Some(Token {
+            value: value.clone(),
+            expires_at: now + lifetime,
+        });
+        (value, lifetime)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenCheck {
+    Live,
+    /// Issued once, expired or invalidated since.
+    Stale,
+    Unknown,
+}
+
+/// The non-empty token of an `Authorization: Bearer` header.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// Reads the credentials from a JSON or form body.
@@ -94,26 +137,8 @@ pub(super) async fn auth(
     if !valid {
         return Err(v1_error(StatusCode::UNAUTHORIZED, "Wrong credentials"));
     }
-    let mut state = sim.state();
-    let lifetime = state.quirks.token_lifetime_secs;
-    let live = state
-        .token
-        .as_ref()
-        .is_some_and(|t| Instant::now() < t.expires_at);
-    if !live {
-        if let Some(old) = state.token.take() {
-            state.retired.insert(old.value);
-        }
-        state.token = Some(Token {
-            value: format!("papi-{}", uuid::Uuid::new_v4().simple()),
-            expires_at: Instant::now() + Duration::from_secs(lifetime),
-        });
-    }
-    let token = state
-        .token
-        .as_ref()
-        .map(|t| t.value.clone())
-        .unwrap_or_default();
+    let lifetime = sim.state().quirks.token_lifetime_secs;
+    let (token, _) = sim.issue_token();
     Ok(Json(json!({
         "success": true,
         "data": { "token": token, "expires_in": lifetime, "scope": "employees:read absences:read" }

@@ -39,6 +39,7 @@ pub(super) async fn time_off_types(
                 "type": "TimeOffType",
                 "attributes": {
                     "id": id,
+                    "id_v2": super::v2::type_uuid(*id).to_string(),
                     "name": t.name,
                     "category": t.category,
                     "unit": match t.unit { AbsenceUnit::Day => "day", AbsenceUnit::Hour => "hour" },

@@ -1,15 +1,18 @@
 //! Simulated Personio v1 API: auth with stable `papi-` tokens, time-off types, day-unit
 //! time-offs (page-number paging, 0/1 flags, local offsets, fully-contained window filter),
-//! hourly absence-periods, employees (record paging), v1 error envelopes and rate limits.
+//! hourly absence-periods, employees (record paging), v1 error envelopes and rate limits; and,
+//! on the same state, the v2 read side (`v2/`), so one organisation shows through both.
 
 mod auth;
 mod handlers;
 mod quirks;
 mod render;
+mod v2;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
@@ -21,6 +24,7 @@ use crate::domain::model::AbsenceUnit;
 use auth::Token;
 use quirks::Limits;
 pub use quirks::PersonioQuirks;
+pub use v2::PersonioV2Quirks;
 
 /// A seeded employee.
 #[derive(Debug, Clone)]
@@ -88,7 +92,6 @@ pub struct SimHourlyAbsence {
 #[derive(Debug, Clone)]
 struct StoredTimeOff {
     period: SimTimeOff,
-    id_v2: uuid::Uuid,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -102,6 +105,8 @@ struct StoredHourly {
 #[derive(Debug)]
 struct State_ {
     employees: BTreeMap<i64, SimEmployee>,
+    /// When each employee was first added: the v2 persons' created_at/updated_at.
+    employees_added: BTreeMap<i64, DateTime<Utc>>,
     types: BTreeMap<i64, SimTimeOffType>,
     time_offs: BTreeMap<i64, StoredTimeOff>,
     hourly: BTreeMap<String, StoredHourly>,
@@ -112,6 +117,7 @@ struct State_ {
     token: Option<Token>,
     /// Tokens once valid: they earn a 401 (renew), unknown ones a 403.
     retired: HashSet<String>,
+    v2: v2::V2State,
 }
 
 #[derive(Debug)]
@@ -138,6 +144,7 @@ impl PersonioSim {
                 client_secret: client_secret.into(),
                 state: Mutex::new(State_ {
                     employees: BTreeMap::new(),
+                    employees_added: BTreeMap::new(),
                     types: BTreeMap::new(),
                     time_offs: BTreeMap::new(),
                     hourly: BTreeMap::new(),
@@ -146,6 +153,7 @@ impl PersonioSim {
                     clock: None,
                     token: None,
                     retired: HashSet::new(),
+                    v2: v2::V2State::default(),
                 }),
                 limits: Mutex::new(Arc::new(Limits::new(1.0))),
             }),
@@ -153,7 +161,7 @@ impl PersonioSim {
     }
 
     pub fn router(&self) -> Router {
-        Router::new()
+        let v1 = Router::new()
             .route("/v1/auth", post(auth::auth))
             .route("/v1/company/time-off-types", get(handlers::time_off_types))
             .route("/v1/company/time-offs", get(handlers::time_offs))
@@ -166,10 +174,22 @@ impl PersonioSim {
             .route_layer(axum::middleware::from_fn_with_state(
                 (self.inner.control.clone(), Flavor::PersonioV1),
                 faults_middleware,
-            ))
-            .fallback(|| async {
+            ));
+        // Every /v2 route (webhooks included: merge them inside `v2::routes`) answers faults in
+        // the v2 envelope.
+        let v2 = v2::routes(self).route_layer(axum::middleware::from_fn_with_state(
+            (self.inner.control.clone(), Flavor::PersonioV2),
+            faults_middleware,
+        ));
+        v1.merge(v2)
+            .fallback(|request: Request| async move {
+                let flavor = if request.uri().path().starts_with("/v2/") {
+                    Flavor::PersonioV2
+                } else {
+                    Flavor::PersonioV1
+                };
                 error_response(
-                    Flavor::PersonioV1,
+                    flavor,
                     StatusCode::NOT_FOUND,
                     "Not Found",
                     "The requested resource was not found.",
@@ -194,6 +214,8 @@ impl PersonioSim {
         let mut state = self.state();
         let id = e.id.unwrap_or_else(|| next_id(&mut state));
         state.next_id = state.next_id.max(id + 1);
+        let added = now(&state);
+        state.employees_added.entry(id).or_insert(added);
         state
             .employees
             .insert(id, SimEmployee { id: Some(id), ..e });
@@ -221,7 +243,6 @@ impl PersonioSim {
             id,
             StoredTimeOff {
                 period: p,
-                id_v2: uuid::Uuid::new_v4(),
                 created_at: now,
                 updated_at: now,
             },

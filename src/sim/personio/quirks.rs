@@ -56,6 +56,8 @@ pub(super) struct Limits {
     pub(super) auth: SlidingLimit,
     pub(super) employees: SlidingLimit,
     pub(super) all: SlidingLimit,
+    /// The v2 token endpoint and per-endpoint token buckets (v2 has no overall budget).
+    pub(super) v2: super::v2::V2Limits,
 }
 
 impl Limits {
@@ -65,6 +67,7 @@ impl Limits {
             auth: SlidingLimit::new(60, minute),
             employees: SlidingLimit::new(300, minute),
             all: SlidingLimit::new(2000, minute),
+            v2: super::v2::V2Limits::new(scale),
         }
     }
 }

@@ -20,7 +20,7 @@ pub(super) type Reply = Result<Response, Fail>;
 
 /// An error answer (boxed: responses are large and travel through `?` a lot).
 #[derive(Debug)]
-pub(super) struct Fail(Box<Response>);
+pub(super) struct Fail(pub(super) Box<Response>);
 
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
@@ -154,7 +154,7 @@ pub(super) fn time_off_json(state: &State_, id: i64, stored: &StoredTimeOff) -> 
         "type": "TimeOffPeriod",
         "attributes": {
             "id": id,
-            "id_v2": stored.id_v2.to_string(),
+            "id_v2": super::v2::time_off_uuid(id).to_string(),
             "status": p.status,
             "comment": p.comment.clone().unwrap_or_default(),
             "start_date": local_midnight(p.start, tz),
@@ -265,7 +265,8 @@ pub(super) fn hourly_json(state: &State_, id: &str, stored: &StoredHourly) -> Va
             "absence_type": {
                 "type": "AbsenceType",
                 "attributes": {
-                    "id": uuid::Uuid::from_u64_pair(0, a.type_id as u64).to_string(),
+                    // The type's v2 id, as for v2 absence periods.
+                    "id": super::v2::type_uuid(a.type_id).to_string(),
                     "name": state.types.get(&a.type_id).map_or("", |t| t.name.as_str()),
                     "time_off_type_id": a.type_id,
                 }
