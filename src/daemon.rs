@@ -17,10 +17,13 @@ use tokio_util::sync::CancellationToken;
 use crate::sync::Trigger;
 
 /// What the outside world can ask of the scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// Run as soon as possible; during a run, queue one follow-up run (never more).
     SyncNow,
+    /// Personio reported changes to these absence periods (v2 ids, from a webhook). For now a
+    /// run of everything, exactly as [`Control::SyncNow`].
+    PeriodsChanged(Vec<String>),
     /// Stop at the next safe point.
     Shutdown,
 }
@@ -84,13 +87,13 @@ pub async fn run(
     loop {
         tokio::select! {
             control = controls.recv() => match control {
-                Some(Control::SyncNow) if running.is_some() => {
+                Some(Control::SyncNow | Control::PeriodsChanged(_)) if running.is_some() => {
                     if !follow_up {
                         tracing::info!("sync requested during a run; one follow-up run queued");
                     }
                     follow_up = true;
                 }
-                Some(Control::SyncNow) => {
+                Some(Control::SyncNow | Control::PeriodsChanged(_)) => {
                     next_due = Instant::now() + schedule.interval;
                     running = Some(spawn_run(&runner, Trigger::Signal, &cancel));
                 }
@@ -328,6 +331,35 @@ mod tests {
                 (Trigger::Startup, 0),
                 (Trigger::Signal, 60),
                 (Trigger::Signal, 305)
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changed_periods_start_a_run_like_a_sync_request() {
+        let runner = FakeRunner::new(Duration::from_secs(60), false);
+        let (tx, rx) = mpsc::channel(16);
+        let daemon = tokio::spawn(run(runner.clone(), schedule(3600), rx));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for id in ["a", "b"] {
+            tx.send(Control::PeriodsChanged(vec![id.into()]))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_secs(200)).await;
+        tx.send(Control::PeriodsChanged(vec!["c".into()]))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(100)).await;
+        tx.send(Control::Shutdown).await.unwrap();
+        daemon.await.unwrap();
+        let runs: Vec<(Trigger, u64)> = runner.runs().iter().map(|r| (r.0, r.1)).collect();
+        assert_eq!(
+            runs,
+            vec![
+                (Trigger::Startup, 0),
+                (Trigger::Signal, 60),
+                (Trigger::Signal, 205)
             ]
         );
     }

@@ -6,6 +6,7 @@ mod auth;
 mod handlers;
 mod quirks;
 mod render;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use crate::domain::model::AbsenceUnit;
 use auth::Token;
 use quirks::Limits;
 pub use quirks::PersonioQuirks;
+pub use webhooks::{Delivery, WebhookQuirks};
 
 /// A seeded employee.
 #[derive(Debug, Clone)]
@@ -121,6 +123,7 @@ struct Inner {
     client_secret: String,
     state: Mutex<State_>,
     limits: Mutex<Arc<Limits>>,
+    webhooks: webhooks::Outbox,
 }
 
 /// The simulator; cheap to clone (shared state).
@@ -148,6 +151,7 @@ impl PersonioSim {
                     retired: HashSet::new(),
                 }),
                 limits: Mutex::new(Arc::new(Limits::new(1.0))),
+                webhooks: webhooks::Outbox::default(),
             }),
         }
     }
@@ -163,6 +167,7 @@ impl PersonioSim {
                 get(handlers::absence_periods),
             )
             .route("/v1/company/employees", get(handlers::employees))
+            .merge(webhooks::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 (self.inner.control.clone(), Flavor::PersonioV1),
                 faults_middleware,
@@ -226,6 +231,8 @@ impl PersonioSim {
                 updated_at: now,
             },
         );
+        let id_v2 = state.time_offs[&id].id_v2.to_string();
+        self.absence_changed(id_v2, webhooks::Change::Created);
         id
     }
 
@@ -233,14 +240,19 @@ impl PersonioSim {
         let mut state = self.state();
         let now = now(&state);
         if let Some(stored) = state.time_offs.get_mut(&id) {
+            let before = stored.period.clone();
             f(&mut stored.period);
             stored.updated_at = now;
+            let change = webhooks::Change::updated(&before, &stored.period);
+            self.absence_changed(stored.id_v2.to_string(), change);
         }
     }
 
     /// Deleted and rejected periods alike simply vanish in Personio.
     pub fn delete_time_off(&self, id: i64) {
-        self.state().time_offs.remove(&id);
+        if let Some(stored) = self.state().time_offs.remove(&id) {
+            self.absence_changed(stored.id_v2.to_string(), webhooks::Change::Deleted);
+        }
     }
 
     pub fn add_hourly_absence(&self, a: SimHourlyAbsence) -> String {
@@ -254,6 +266,7 @@ impl PersonioSim {
                 created_at,
             },
         );
+        self.absence_changed(id.clone(), webhooks::Change::Created);
         id
     }
 
