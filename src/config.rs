@@ -104,6 +104,12 @@ pub struct PersonioSettings {
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     pub requests_per_minute: u32,
+    /// The token Personio's webhook subscription sends in `Authorization`; when set, the
+    /// listener takes deliveries at `POST /webhooks/personio`.
+    #[serde(default)]
+    pub webhook_token: Option<SecretString>,
+    #[serde(default)]
+    webhook_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,12 +242,13 @@ impl Settings {
         if let Some(path) = self.http.token_file.take() {
             self.http.token = Some(read("http.token_file", &path)?);
         }
+        if let Some(path) = self.personio.webhook_token_file.take() {
+            self.personio.webhook_token = Some(read("personio.webhook_token_file", &path)?);
+        }
         // An empty token (the default) means none.
-        self.http.token = self
-            .http
-            .token
-            .take()
-            .filter(|t| !t.expose_secret().is_empty());
+        let set = |t: Option<SecretString>| t.filter(|t| !t.expose_secret().is_empty());
+        self.http.token = set(self.http.token.take());
+        self.personio.webhook_token = set(self.personio.webhook_token.take());
         Ok(())
     }
 
@@ -419,6 +426,29 @@ mod tests {
             Some("127.0.0.1:9464".parse().unwrap())
         );
         assert!(s.http.token.is_none());
+        assert!(s.personio.webhook_token.is_none());
+    }
+
+    #[test]
+    fn the_webhook_token_comes_from_the_environment_or_a_file() {
+        let s = Settings::load_from(None, env(&[("PPS__PERSONIO__WEBHOOK_TOKEN", "hook-env")]))
+            .unwrap();
+        assert_eq!(
+            s.personio.webhook_token.unwrap().expose_secret(),
+            "hook-env"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hook");
+        std::fs::write(&file, "hook-from-file\n").unwrap();
+        let s = Settings::load_from(
+            None,
+            env(&[("PPS__PERSONIO__WEBHOOK_TOKEN_FILE", file.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.personio.webhook_token.unwrap().expose_secret(),
+            "hook-from-file"
+        );
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub async fn start_listener(
         metrics,
         controls,
         token: settings.http.token.clone(),
+        webhook_token: settings.personio.webhook_token.clone(),
     };
     Ok(Some(Server::start(addr, shared).await?))
 }

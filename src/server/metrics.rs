@@ -72,6 +72,7 @@ pub struct Metrics {
     mass_delete_held: Gauge,
     requests: Family<RequestLabels, Counter>,
     rate_limit_wait: Family<ApiLabels, Counter<f64, AtomicU64>>,
+    webhook_deliveries: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -166,6 +167,12 @@ impl Metrics {
             Unit::Seconds,
             rate_limit_wait.clone(),
         );
+        let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Personio webhook deliveries received, by outcome (accepted, queue_full, ignored, unauthorized, bad_request, too_large, off, stopping)",
+            webhook_deliveries.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -188,6 +195,7 @@ impl Metrics {
             mass_delete_held,
             requests,
             rate_limit_wait,
+            webhook_deliveries,
         }
     }
 
@@ -281,6 +289,13 @@ impl Metrics {
         }
         self.mass_delete_held
             .set(c.mass_delete_held.is_some() as i64);
+    }
+
+    /// A delivery to `POST /webhooks/personio` and what became of it.
+    pub fn webhook_delivery(&self, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
     }
 
     pub fn set_bookings_owned(&self, owned: i64) {

@@ -1,6 +1,6 @@
 //! The daemon's HTTP listener (`http.listen`): health probes, Prometheus metrics, the status
-//! page and its JSON, and `POST /sync`. Everything but the probes sits behind `http.token` when
-//! one is set. Bounded: a connection limit, a tiny body limit and a per-request timeout, so a
+//! page and its JSON, `POST /sync` and Personio's webhooks. Everything but the probes and the
+//! webhooks (which have their own token) sits behind `http.token` when one is set. Bounded: a connection limit, a tiny body limit and a per-request timeout, so a
 //! misbehaving client cannot starve the probes of memory or the scheduler of anything.
 
 mod advice;
@@ -9,6 +9,7 @@ mod metrics;
 mod page;
 pub mod probe;
 pub mod status;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,7 +36,8 @@ use crate::store::{Issue, RunRecord, Store};
 
 /// Connections served at once; more wait in the kernel's backlog.
 const MAX_CONNECTIONS: usize = 64;
-/// No endpoint takes a body; this only bounds what a client may make the server read.
+/// No endpoint but the webhook receiver takes a body; this only bounds what a client may make
+/// the server read.
 const MAX_BODY_BYTES: usize = 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Runs shown on `/status` and in `/status.json` (as `status` shows by default).
@@ -59,6 +61,8 @@ pub struct Shared {
     /// The scheduler's control channel: `POST /sync` sends what SIGUSR1 sends.
     pub controls: mpsc::Sender<Control>,
     pub token: Option<SecretString>,
+    /// `personio.webhook_token`: turns `POST /webhooks/personio` on.
+    pub webhook_token: Option<SecretString>,
 }
 
 /// The listener, serving until [`Server::stop`].
@@ -132,9 +136,10 @@ fn router(shared: Shared) -> Router {
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .merge(guarded)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(webhook::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -150,14 +155,14 @@ fn line(status: StatusCode, text: impl std::fmt::Display) -> Response {
 async fn not_found() -> Response {
     line(
         StatusCode::NOT_FOUND,
-        "not found: the endpoints are GET /livez, /readyz, /metrics, /status, /status.json and POST /sync",
+        "not found: the endpoints are GET /livez, /readyz, /metrics, /status, /status.json, POST /sync and POST /webhooks/personio",
     )
 }
 
 async fn method_not_allowed() -> Response {
     line(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method not allowed: POST /sync starts a run, everything else is GET",
+        "method not allowed: POST /sync starts a run, POST /webhooks/personio takes Personio's webhooks, everything else is GET",
     )
 }
 

@@ -8,6 +8,7 @@ mod handlers;
 mod quirks;
 mod render;
 mod v2;
+mod webhooks;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use auth::Token;
 use quirks::Limits;
 pub use quirks::PersonioQuirks;
 pub use v2::PersonioV2Quirks;
+pub use webhooks::{Delivery, WebhookQuirks};
 
 /// A seeded employee.
 #[derive(Debug, Clone)]
@@ -127,6 +129,7 @@ struct Inner {
     client_secret: String,
     state: Mutex<State_>,
     limits: Mutex<Arc<Limits>>,
+    webhooks: webhooks::Outbox,
 }
 
 /// The simulator; cheap to clone (shared state).
@@ -156,6 +159,7 @@ impl PersonioSim {
                     v2: v2::V2State::default(),
                 }),
                 limits: Mutex::new(Arc::new(Limits::new(1.0))),
+                webhooks: webhooks::Outbox::default(),
             }),
         }
     }
@@ -171,6 +175,7 @@ impl PersonioSim {
                 get(handlers::absence_periods),
             )
             .route("/v1/company/employees", get(handlers::employees))
+            .merge(webhooks::routes())
             .route_layer(axum::middleware::from_fn_with_state(
                 (self.inner.control.clone(), Flavor::PersonioV1),
                 faults_middleware,
@@ -247,6 +252,8 @@ impl PersonioSim {
                 updated_at: now,
             },
         );
+        let id_v2 = v2::time_off_uuid(id).to_string();
+        self.absence_changed(id_v2, webhooks::Change::Created);
         id
     }
 
@@ -254,14 +261,19 @@ impl PersonioSim {
         let mut state = self.state();
         let now = now(&state);
         if let Some(stored) = state.time_offs.get_mut(&id) {
+            let before = stored.period.clone();
             f(&mut stored.period);
             stored.updated_at = now;
+            let change = webhooks::Change::updated(&before, &stored.period);
+            self.absence_changed(v2::time_off_uuid(id).to_string(), change);
         }
     }
 
     /// Deleted and rejected periods alike simply vanish in Personio.
     pub fn delete_time_off(&self, id: i64) {
-        self.state().time_offs.remove(&id);
+        if self.state().time_offs.remove(&id).is_some() {
+            self.absence_changed(v2::time_off_uuid(id).to_string(), webhooks::Change::Deleted);
+        }
     }
 
     pub fn add_hourly_absence(&self, a: SimHourlyAbsence) -> String {
@@ -275,6 +287,7 @@ impl PersonioSim {
                 created_at,
             },
         );
+        self.absence_changed(id.clone(), webhooks::Change::Created);
         id
     }
 

@@ -271,6 +271,7 @@ async fn a_held_mass_deletion_is_not_ready_is_on_the_page_and_survives_a_restart
         metrics: Arc::new(Metrics::new()),
         controls,
         token: None,
+        webhook_token: None,
     };
     let server = Server::start("127.0.0.1:0".parse().unwrap(), shared)
         .await

@@ -2,10 +2,13 @@
 //! over loopback. Probes, the token, `/metrics` read by a Prometheus text parser, `/status.json`
 //! against `status --json`, `POST /sync` starting exactly one run, `/readyz` turning 503 when a
 //! run fails and when the database goes away, `healthcheck`; and `/status` rendered by a real
-//! headless Chromium, whose screenshot is docs/status-page.png.
+//! headless Chromium, whose screenshot is docs/status-page.png. Personio's webhooks: the receiver
+//! in-process, and the simulator's subscriptions and deliveries.
 
 mod browser;
 mod endpoints;
+mod webhook;
+mod webhook_sim;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
