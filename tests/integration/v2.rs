@@ -48,7 +48,7 @@ async fn run_on(h: &Harness, api: PersonioApi, named: Vec<String>) -> RunReport 
         .expect("sync run")
 }
 
-fn writes(report: &RunReport) -> u64 {
+fn writes(report: &RunReport) -> usize {
     let c = &report.counts;
     c.created + c.updated + c.deleted
 }
@@ -63,6 +63,22 @@ async fn v1_and_v2_make_the_same_productive_state_booking_by_booking() {
     run_on(&through_v1, PersonioApi::V1, Vec::new()).await;
     let report = run_on(&through_v2, PersonioApi::V2, Vec::new()).await;
     assert!(report.counts.created > 500, "{:?}", report.counts);
+    let v2_reads = |h: &Harness| {
+        h.org
+            .personio
+            .control()
+            .requests
+            .get("GET /v2/absence-periods")
+    };
+    let v1_reads = |h: &Harness| {
+        h.org
+            .personio
+            .control()
+            .requests
+            .get("GET /v1/company/time-offs")
+    };
+    assert!(v2_reads(&through_v2) > 0 && v1_reads(&through_v2) == 0);
+    assert!(v1_reads(&through_v1) > 0 && v2_reads(&through_v1) == 0);
     through_v1.assert_exact();
     through_v2.assert_exact();
     assert_eq!(actual_days(&through_v1.org), actual_days(&through_v2.org));
@@ -83,7 +99,12 @@ async fn switching_makes_no_write(h: Harness) {
     for api in [PersonioApi::V2, PersonioApi::V1, PersonioApi::V2] {
         h.reset_counters();
         let report = run_on(&h, api, Vec::new()).await;
-        assert_eq!(writes(&report), 0, "after switching to {api:?}: {:?}", report.counts);
+        assert_eq!(
+            writes(&report),
+            0,
+            "after switching to {api:?}: {:?}",
+            report.counts
+        );
         assert_eq!(h.productive_writes(), 0, "after switching to {api:?}");
     }
     assert_eq!(synced_bookings(&h.org), before);
@@ -162,8 +183,8 @@ async fn a_targeted_run_follows_the_named_periods_only() {
     };
     h.org.personio.delete_time_off(gone.0);
     h.org.personio.update_time_off(moved.0, |p| {
-        p.start += chrono::Days::new(7);
-        p.end += chrono::Days::new(7);
+        p.start += chrono::Duration::days(7);
+        p.end += chrono::Duration::days(7);
     });
     h.org.personio.delete_time_off(unnamed.0);
     // Duplicate and differently spelt deliveries of one period change nothing more.
@@ -171,9 +192,14 @@ async fn a_targeted_run_follows_the_named_periods_only() {
     let report = run_on(&h, PersonioApi::V2, named).await;
     assert!(!report.full);
     let after = booked_periods(&h.org);
-    assert!(!after.contains_key(&gone.2), "the deleted period lost its bookings");
     assert!(
-        after[&moved.2].iter().all(|d| *d >= moved.3 + chrono::Days::new(7)),
+        !after.contains_key(&gone.2),
+        "the deleted period lost its bookings"
+    );
+    assert!(
+        after[&moved.2]
+            .iter()
+            .all(|d| *d >= moved.3 + chrono::Days::new(7)),
         "the moved period's bookings moved: {:?}",
         after[&moved.2]
     );

@@ -5,8 +5,8 @@
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 use serde_json::Value;
 
-use crate::domain::key_for_v2;
 use super::wire;
+use crate::domain::key_for_v2;
 use crate::domain::model::{
     AbsencePeriod, AbsenceType, AbsenceUnit, HourlyAbsence, PeriodStatus, RejectedRecord, SourceIds,
 };
