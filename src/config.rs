@@ -110,6 +110,58 @@ pub struct PersonioSettings {
     pub webhook_token: Option<SecretString>,
     #[serde(default)]
     webhook_token_file: Option<PathBuf>,
+    /// The public HTTPS URL at which Personio reaches the receiver; empty when not subscribing.
+    #[serde(default)]
+    webhook_url: String,
+    /// Create or update the webhook subscription at start (API v2).
+    #[serde(default)]
+    pub webhook_subscribe: bool,
+}
+
+impl PersonioSettings {
+    /// The URL to subscribe with, when the daemon manages the subscription.
+    pub fn webhook_url(&self) -> Result<Option<Url>, ConfigError> {
+        let raw = self.webhook_url.trim();
+        if raw.is_empty() {
+            return Ok(None);
+        }
+        let url = Url::parse(raw).map_err(|e| invalid("personio.webhook_url", e.to_string()))?;
+        // Personio delivers over HTTPS only; plain http is for a receiver on this host (tests).
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+            return Err(invalid(
+                "personio.webhook_url",
+                "must be an https:// URL (Personio delivers webhooks over HTTPS only)",
+            ));
+        }
+        Ok(Some(url))
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ConfigError> {
+        let url = self.webhook_url()?;
+        if !self.webhook_subscribe {
+            return Ok(());
+        }
+        if self.api != PersonioApi::V2 {
+            return Err(invalid(
+                "personio.webhook_subscribe",
+                "webhooks need personio.api = \"v2\"",
+            ));
+        }
+        if url.is_none() {
+            return Err(invalid(
+                "personio.webhook_subscribe",
+                "needs personio.webhook_url, the public URL of POST /webhooks/personio",
+            ));
+        }
+        if self.webhook_token.is_none() {
+            return Err(invalid(
+                "personio.webhook_subscribe",
+                "needs personio.webhook_token, which Personio then sends with every delivery",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -267,6 +319,7 @@ impl Settings {
         }
         self.timezone()?;
         self.http.listen()?;
+        self.personio.validate_webhooks()?;
         if self.sync.interval < Duration::from_secs(1) {
             return Err(invalid("sync.interval", "must be at least 1s"));
         }

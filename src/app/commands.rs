@@ -9,12 +9,40 @@ use tokio_util::sync::CancellationToken;
 use super::{build_syncer, open_store, start_listener, ScheduledSyncs};
 use crate::config::Settings;
 use crate::daemon::{self, Control, Exit, Schedule};
+use crate::http::RetryPolicy;
+use crate::personio::PersonioV2Client;
 use crate::server::Metrics;
 use crate::store::Store;
 use crate::sync::{RunOptions, SyncError};
+use crate::telemetry::error_chain;
 
 /// Exit code when another replica is mid-run (EX_TEMPFAIL).
 const EXIT_LOCKED: u8 = 75;
+
+/// Creates or updates the Personio webhook subscription when the daemon manages it. A failure
+/// leaves the daemon on its schedule (webhooks only accelerate), with the reason in the log.
+async fn subscribe_webhooks(settings: &Settings) {
+    let personio = &settings.personio;
+    let (true, Ok(Some(url)), Some(token)) = (
+        personio.webhook_subscribe,
+        personio.webhook_url(),
+        personio.webhook_token.as_ref(),
+    ) else {
+        return;
+    };
+    let result = match PersonioV2Client::new(personio, RetryPolicy::default()) {
+        Ok(client) => client.ensure_subscription(&url, token).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(outcome) => tracing::info!(?outcome, %url, "Personio webhook subscription in place"),
+        Err(e) => tracing::error!(
+            error = %error_chain(&e),
+            %url,
+            "could not set up the Personio webhook subscription; runs stay hourly until it exists (see `check`)"
+        ),
+    }
+}
 
 /// `controls` carries the signals, installed before anything else (see `cli::run`), and the
 /// listener's `POST /sync` (through `requests`).
@@ -27,6 +55,7 @@ pub async fn run_daemon(
     settings.require_api_credentials()?;
     let metrics = Arc::new(Metrics::new());
     let server = start_listener(settings, metrics.clone(), requests).await?;
+    subscribe_webhooks(settings).await;
     let syncs = Arc::new(ScheduledSyncs::new(settings.clone(), metrics));
     tracing::info!(
         interval_secs = settings.sync.interval.as_secs(),

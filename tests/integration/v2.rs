@@ -213,3 +213,87 @@ async fn a_targeted_run_follows_the_named_periods_only() {
     assert!(!booked_periods(&h.org).contains_key(&unnamed.2));
     h.assert_exact();
 }
+
+/// A loopback port nobody listens on (yet).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A future one-day period with a booking, by its sim id and key.
+fn a_booked_future_period(h: &Harness, skip: usize) -> (i64, i64) {
+    let booked = booked_periods(&h.org);
+    h.org
+        .personio
+        .time_offs()
+        .into_iter()
+        .filter(|(_, p)| p.status == "approved" && p.start > today())
+        .filter_map(|(id, _)| {
+            let key = key_for_v2(&h.org.personio.time_off_v2_id(id)?);
+            booked.contains_key(&key).then_some((id, key))
+        })
+        .nth(skip)
+        .expect("a booked future period")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_subscribes_once_and_follows_a_deletion_within_seconds_of_the_webhook() {
+    use crate::process::{child_env, is_summary, Proc};
+    use std::time::{Duration, Instant};
+
+    let h = Harness::generated(20, 6, sqlite_db().await).await;
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let url = format!("http://127.0.0.1:{port}/webhooks/personio");
+    let env = child_env(
+        &h,
+        &[
+            ("PPS__PERSONIO__API", "v2"),
+            ("PPS__HTTP__LISTEN", &listen),
+            ("PPS__PERSONIO__WEBHOOK_TOKEN", "hook-secret-4711"),
+            ("PPS__PERSONIO__WEBHOOK_URL", &url),
+            ("PPS__PERSONIO__WEBHOOK_SUBSCRIBE", "true"),
+            ("PPS__SYNC__INTERVAL", "1h"),
+        ],
+    );
+    let wait = Duration::from_secs(60);
+    let gone = |key: i64| {
+        let org = &h.org;
+        async move || (!booked_periods(org).contains_key(&key)).then_some(())
+    };
+    for (round, skip) in [(1, 0), (2, 1)] {
+        let daemon = Proc::spawn(&env, &["run"]);
+        daemon
+            .wait_for_log(wait, |v| is_summary(v, "startup"))
+            .await;
+        let (id, key) = a_booked_future_period(&h, skip);
+        h.org.personio.delete_time_off(id);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let followed = crate::support::eventually(deadline, Duration::from_millis(20), gone(key));
+        assert!(
+            followed.await.is_some(),
+            "round {round}: the deletion was not followed"
+        );
+        // Through a targeted run, not the hourly one.
+        daemon
+            .wait_for_log(wait, |v| is_summary(v, "webhook"))
+            .await;
+        crate::process::send_signal(daemon.pid(), "TERM").await;
+        let out = daemon.finish(Duration::from_secs(10)).await;
+        assert_eq!(out.status.code(), Some(0), "{}", out.stderr.join("\n"));
+        assert!(!out.stderr.iter().any(|l| l.contains("hook-secret-4711")));
+    }
+    // One subscription across both starts: each deletion was delivered once, to the same one.
+    h.org.personio.webhooks_idle().await;
+    let deliveries = h.org.personio.webhook_deliveries();
+    let deleted: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.event == "absence-period.deleted")
+        .collect();
+    assert_eq!(deleted.len(), 2, "{deliveries:?}");
+    assert_eq!(deleted[0].webhook_id, deleted[1].webhook_id);
+    h.assert_exact();
+}

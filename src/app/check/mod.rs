@@ -1,16 +1,18 @@
 //! `check`: read-only, one line per item, each with what to do when it fails. It creates no
 //! database file, runs no migration and leaves nothing behind in either API.
 
+mod v2;
+
 use std::process::ExitCode;
 
 use chrono::{Days, Utc};
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::{PersonioApi, Settings};
 use crate::domain::bookings::key_from_note;
 use crate::domain::{AbsencePeriod, AbsenceType, BookingDraft, BookingShape, Event, Fetched};
 use crate::http::{ApiError, RetryPolicy};
-use crate::personio::{AbsenceSource, PersonioClient, TimeOffQuery};
+use crate::personio::TimeOffQuery;
 use crate::productive::{BookingFilter, ProductiveClient};
 use crate::store::Store;
 use crate::telemetry::error_chain;
@@ -75,6 +77,9 @@ async fn items(settings: &Settings) -> Vec<Item> {
     }
     let (personio, types) = personio(settings).await;
     out.extend(personio);
+    if settings.personio.api == PersonioApi::V2 {
+        out.extend(v2::items(&settings.personio).await);
+    }
     out.extend(productive(settings, &types).await);
     out
 }
@@ -121,7 +126,7 @@ async fn database(settings: &Settings) -> Item {
 
 /// The Personio items, and the names of the absence types when they could be read.
 async fn personio(settings: &Settings) -> (Vec<Item>, Vec<String>) {
-    let client = match PersonioClient::new(&settings.personio, RetryPolicy::default()) {
+    let client = match super::personio_source(&settings.personio, RetryPolicy::default(), None) {
         Ok(c) => c,
         Err(e) => {
             let item = Item::new("personio", Status::Fail, error_chain(&e));
