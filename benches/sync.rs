@@ -5,6 +5,7 @@
 //! prints every figure beside its lower bound. Results go to docs/benchmarks.{json,md}.
 //!
 //! `cargo bench --bench sync`; `BENCH_SIZES=100,1000` picks sizes (default 100,1000,5000),
+//! `BENCH_APIS` the Personio APIs read through (default `v1,v2`),
 //! `BENCH_RATE_SCALE` the factor on Productive's request-count limits (default 40),
 //! `BENCH_STORES` the state stores to run on (default `sqlite,postgres`; PostgreSQL at
 //! `BENCH_POSTGRES_URL`, default the local server, in a fresh database per size),
@@ -57,12 +58,19 @@ fn main() {
         .split(',')
         .map(|s| s.trim().to_string())
         .collect();
+    let apis: Vec<String> = std::env::var("BENCH_APIS")
+        .unwrap_or_else(|_| "v1,v2".into())
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let mut results = Vec::new();
     for store in &stores {
         for &employees in &sizes {
-            eprintln!("bench: {employees} employees on {store}");
-            results.push(runtime.block_on(bench_org(employees, scale, store)));
+            for api in &apis {
+                eprintln!("bench: {employees} employees on {store} through Personio {api}");
+                results.push(runtime.block_on(bench_org(employees, scale, store, api)));
+            }
         }
     }
     let budget = Budget::new(scale);
@@ -186,6 +194,8 @@ struct Sims {
     throttled: Arc<AtomicU64>,
     /// Where the child's report goes.
     report: std::path::PathBuf,
+    /// The Personio API the child reads through.
+    api: String,
 }
 
 /// A fresh state store of the given kind and a folder for the child's reports.
@@ -196,7 +206,13 @@ async fn fresh_store(kind: &str, employees: usize, dir: &std::path::Path) -> Str
             use sqlx::Connection;
             let server = std::env::var("BENCH_POSTGRES_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let name = format!("pps_bench_{employees}_{}", std::process::id());
+            let name = format!(
+                "pps_bench_{employees}_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            );
             let mut admin = sqlx::postgres::PgConnection::connect(&server)
                 .await
                 .expect("BENCH_POSTGRES_URL: PostgreSQL reachable");
@@ -213,7 +229,7 @@ async fn fresh_store(kind: &str, employees: usize, dir: &std::path::Path) -> Str
     }
 }
 
-async fn bench_org(employees: usize, scale: f64, store: &str) -> Value {
+async fn bench_org(employees: usize, scale: f64, store: &str, api: &str) -> Value {
     let today = Utc::now().date_naive();
     let org = generate::generate(&OrgSpec::new(employees, PERIODS_PER_EMPLOYEE, today));
     // The generator stamps every record "updated today"; age them so that an incremental read
@@ -243,6 +259,7 @@ async fn bench_org(employees: usize, scale: f64, store: &str) -> Value {
         org,
         throttled,
         report: Default::default(),
+        api: api.to_string(),
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let db = fresh_store(store, employees, dir.path()).await;
@@ -279,6 +296,7 @@ async fn bench_org(employees: usize, scale: f64, store: &str) -> Value {
     .await;
     json!({
         "store": store,
+        "api": api,
         "employees": employees,
         "productive_people": sims.org.productive.people().len(),
         "time_offs": sims.org.personio.time_offs().len(),
@@ -396,12 +414,16 @@ async fn measure(
     let changes = changed.map_or(0, proof_pages);
     let types = org.personio.time_off_types().len() as u64;
     let hourly = org.personio.hourly_absences().len() as u64;
-    let personio_needed = 1
-        + pages(types)
-        + proof_pages(whole)
-        + changes
-        + long
-        + if full { proof_pages(hourly) } else { 0 };
+    let personio_needed = match sims.api.as_str() {
+        "v2" => v2_bound(org, window_start, changed),
+        _ => {
+            1 + pages(types)
+                + proof_pages(whole)
+                + changes
+                + long
+                + if full { proof_pages(hourly) } else { 0 }
+        }
+    };
     let productive_total = productive_reads + productive_writes;
     let productive_needed = reads_needed + writes_needed;
     let time_bound = budget.min_time(productive_needed);
@@ -433,8 +455,39 @@ async fn measure(
     })
 }
 
+/// Personio v2's fewest requests: a token, the types (pages of 100), the day-unit periods
+/// overlapping the window (pages of 100; v2 filters by overlap, so no reach-back and no lookups),
+/// the changes since the last run, the emails of the persons the periods name (pages of 50),
+/// one breakdown to learn the end convention (each `sync` is a new process), and on full runs the
+/// hour-unit periods.
+fn v2_bound(org: &Org, window_start: NaiveDate, changed: Option<u64>) -> u64 {
+    let v2_pages = |n: u64, size: u64| n.div_ceil(size).max(1);
+    let types = org.personio.time_off_types();
+    let day_types: HashSet<i64> = types
+        .iter()
+        .filter(|(_, t)| t.unit == personio_productive_sync::domain::AbsenceUnit::Day)
+        .map(|(id, _)| *id)
+        .collect();
+    let periods: Vec<_> = org
+        .personio
+        .time_offs()
+        .into_iter()
+        .filter(|(_, p)| day_types.contains(&p.type_id) && p.end >= window_start)
+        .collect();
+    let persons: HashSet<i64> = periods.iter().map(|(_, p)| p.employee_id).collect();
+    let full = changed.is_none();
+    let hourly = org.personio.hourly_absences().len() as u64;
+    1 + v2_pages(types.len() as u64, 100)
+        + v2_pages(periods.len() as u64, 100)
+        + changed.map_or(0, |n| v2_pages(n, 100))
+        + v2_pages(persons.len() as u64, 50)
+        + 1
+        + if full { v2_pages(hourly, 100) } else { 0 }
+}
+
 fn child_env(sims: &Sims, db: &str, budget: &Budget) -> Vec<(String, String)> {
     [
+        ("PPS__PERSONIO__API", sims.api.clone()),
         ("PPS__PERSONIO__BASE_URL", sims.personio.url()),
         ("PPS__PERSONIO__CLIENT_ID", generate::CLIENT_ID.into()),
         (
@@ -524,16 +577,17 @@ fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        "| store | employees | run | wall s | bound s | ×bound | Productive reads (bound, ×) | Productive writes (bound, ×) | Personio requests (bound) | 429s | peak RSS MB |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|"
+        "| store | Personio API | employees | run | wall s | bound s | ×bound | Productive reads (bound, ×) | Productive writes (bound, ×) | Personio requests (bound) | 429s | peak RSS MB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for r in doc["results"].as_array().into_iter().flatten() {
         for run in r["runs"].as_array().into_iter().flatten() {
             let p = &run["productive"];
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} ({}, {}) | {} ({}, {}) | {} ({}) | {} | {:.1} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} ({}, {}) | {} ({}, {}) | {} ({}) | {} | {:.1} |",
                 r["store"].as_str().unwrap_or("sqlite"),
+                r["api"].as_str().unwrap_or("v1"),
                 r["employees"],
                 run["run"].as_str().unwrap_or_default(),
                 f(&run["wall_s"]),
