@@ -297,3 +297,65 @@ async fn the_daemon_subscribes_once_and_follows_a_deletion_within_seconds_of_the
     assert_eq!(deleted[0].webhook_id, deleted[1].webhook_id);
     h.assert_exact();
 }
+
+#[tokio::test]
+async fn v2_answers_in_every_reported_shape_give_the_same_bookings() {
+    use personio_productive_sync::sim::personio::PersonioV2Quirks;
+    let h = Harness::generated(40, 8, sqlite_db().await).await;
+    h.org.personio.set_v2_quirks(PersonioV2Quirks {
+        inclusive_end: true,
+        relative_next_links: true,
+        empty_page_with_next: Some(2),
+        stray_z: true,
+        ..Default::default()
+    });
+    let report = run_on(&h, PersonioApi::V2, Vec::new()).await;
+    assert!(report.counts.created > 50, "{:?}", report.counts);
+    h.assert_exact();
+}
+
+#[tokio::test]
+async fn a_silently_short_v2_page_deletes_nothing() {
+    use personio_productive_sync::sim::personio::PersonioV2Quirks;
+    let h = Harness::generated(60, 8, sqlite_db().await).await;
+    run_on(&h, PersonioApi::V2, Vec::new()).await;
+    let before = synced_bookings(&h.org);
+    // The first page lacks its last record and says nothing: the period is looked up by id.
+    h.org.personio.set_v2_quirks(PersonioV2Quirks {
+        drop_page: Some(1),
+        ..Default::default()
+    });
+    h.reset_counters();
+    let report = run_on(&h, PersonioApi::V2, Vec::new()).await;
+    assert_eq!(writes(&report), 0, "{:?}", report.counts);
+    assert_eq!(synced_bookings(&h.org), before);
+    assert!(
+        h.org
+            .personio
+            .control()
+            .requests
+            .get("GET /v2/absence-periods/{id}")
+            >= 1,
+        "the missing period was looked up"
+    );
+    // A looping cursor fails the read instead of passing for a complete one.
+    h.org.personio.set_v2_quirks(PersonioV2Quirks {
+        repeat_cursor: Some(1),
+        ..Default::default()
+    });
+    assert!(h
+        .syncer_on(PersonioApi::V2)
+        .run(
+            RunOptions {
+                trigger: Trigger::Manual,
+                dry_run: false,
+                force_full: false,
+                allow_mass_delete: false,
+                named: Vec::new(),
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .is_err());
+    assert_eq!(synced_bookings(&h.org), before);
+}

@@ -104,8 +104,8 @@ impl PersonioV2Client {
         url
     }
 
-    /// Every record of a cursor-paged list. The read ends when a page names no next page or
-    /// comes back empty; it fails rather than return a short read when a link leaves the
+    /// Every record of a cursor-paged list. The read ends when a page names no next page (an
+    /// empty page with a next link goes on: Personio has served those mid-list); it fails rather than return a short read when a link leaves the
     /// configured host or leads back to a page already read (a repeated cursor).
     pub(super) async fn read_pages(
         &self,
@@ -118,15 +118,11 @@ impl PersonioV2Client {
         let mut url = first;
         for page_number in 1..=MAX_PAGES {
             let page: wire::Page = self.get(url, scope).await?.json(API)?;
-            let empty = page.data.is_empty();
             let next_href = page.next_href();
             records.extend(page.data);
             let Some(href) = next_href else {
                 return Ok(records);
             };
-            if empty {
-                return Ok(records);
-            }
             let next = self.http.pinned_link(&href)?;
             let cursor = next
                 .query_pairs()

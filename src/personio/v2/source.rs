@@ -96,11 +96,11 @@ impl AbsenceSource for PersonioV2Client {
         })
     }
 
-    /// The overlap filters return every period touching the dates asked about, whatever its
-    /// length, so a whole read could return any period that overlaps them, assuming (as for
-    /// any overlap) that a period without an end overlaps everything after its start.
-    fn could_return(&self, query: &TimeOffQuery, p: &AbsencePeriod) -> bool {
-        query.updated_from.is_none() && p.end >= query.from && p.start <= query.to
+    /// Never: cursor pages carry no totals, so a read cannot prove a record absent (a page may
+    /// come back short without saying so). Every period that vanishes from a read is looked up
+    /// by id before it counts as deleted; deletions are rare, so that costs little.
+    fn could_return(&self, _query: &TimeOffQuery, _p: &AbsencePeriod) -> bool {
+        false
     }
 
     async fn hourly_absences(
