@@ -671,7 +671,11 @@ async fn status_shows_runs_and_skipped_records_as_json_and_as_a_table() {
 }
 
 /// `check` with `extra` settings: its exit code and stdout.
-async fn check(h: &Harness, extra: &[(&str, &str)], args: &[&str]) -> (Option<i32>, String) {
+pub(crate) async fn check(
+    h: &Harness,
+    extra: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, String) {
     let out = Proc::spawn(&child_env(h, extra), &[&["check"], args].concat())
         .finish(Duration::from_secs(30))
         .await;

@@ -359,3 +359,38 @@ async fn a_silently_short_v2_page_deletes_nothing() {
         .is_err());
     assert_eq!(synced_bookings(&h.org), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_missing_v2_scopes_and_the_state_of_the_subscription() {
+    let h = Harness::generated(3, 1, sqlite_db().await).await;
+    let v2 = [
+        ("PPS__PERSONIO__API", "v2"),
+        (
+            "PPS__PERSONIO__WEBHOOK_URL",
+            "https://sync.example.com/webhooks/personio",
+        ),
+    ];
+    let (code, text) = crate::process::check(&h, &v2, &[]).await;
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("ok    personio v2 scopes"), "{text}");
+    assert!(text.contains("ok    personio periods"), "{text}");
+    // Nobody subscribed yet: a warning that says how.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("WARN  personio webhook subscription")
+                && l.contains("webhook_subscribe")),
+        "{text}"
+    );
+    h.org
+        .personio
+        .set_v2_scopes(vec!["personio:absences:read".into()]);
+    let (code, text) = crate::process::check(&h, &v2, &[]).await;
+    assert_ne!(code, Some(0), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL  personio v2 scopes")
+                && l.contains("personio:persons:read")
+                && l.contains("personio:webhooks:write")),
+        "{text}"
+    );
+}
