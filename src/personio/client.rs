@@ -34,20 +34,30 @@ pub struct PersonioClient {
     pub(super) token: Mutex<Option<Arc<Token>>>,
 }
 
+/// The connection either API version's client sends through: the configured host, timeout and
+/// request budget, and that version's error envelope.
+pub(super) fn http_core(
+    settings: &PersonioSettings,
+    retry: RetryPolicy,
+    describe: crate::http::DescribeError,
+) -> Result<HttpCore, ApiError> {
+    let pacer = Pacer::new(&[RateLimit {
+        requests: settings.requests_per_minute,
+        period: Duration::from_secs(60),
+    }]);
+    HttpCore::new(
+        API,
+        describe,
+        settings.base_url.clone(),
+        settings.timeout,
+        Arc::new(pacer),
+        retry,
+    )
+}
+
 impl PersonioClient {
     pub fn new(settings: &PersonioSettings, retry: RetryPolicy) -> Result<Self, ApiError> {
-        let pacer = Pacer::new(&[RateLimit {
-            requests: settings.requests_per_minute,
-            period: Duration::from_secs(60),
-        }]);
-        let http = HttpCore::new(
-            API,
-            wire::describe_error,
-            settings.base_url.clone(),
-            settings.timeout,
-            Arc::new(pacer),
-            retry,
-        )?;
+        let http = http_core(settings, retry, wire::describe_error)?;
         Ok(Self {
             http,
             client_id: settings.client_id.clone(),

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use reqwest::header::ACCEPT;
 use reqwest::{Method, RequestBuilder};
@@ -19,9 +18,7 @@ use super::persons::EmailCache;
 use super::source::EndConvention;
 use super::wire;
 use crate::config::PersonioSettings;
-use crate::http::{
-    ApiError, HttpCore, Pacer, RateLimit, Reply, RequestObserver, Retry, RetryPolicy,
-};
+use crate::http::{ApiError, HttpCore, Reply, RequestObserver, Retry, RetryPolicy};
 use crate::personio::wire::token_renewal;
 
 pub(super) const API: &str = "personio";
@@ -60,18 +57,7 @@ pub struct PersonioV2Client {
 
 impl PersonioV2Client {
     pub fn new(settings: &PersonioSettings, retry: RetryPolicy) -> Result<Self, ApiError> {
-        let pacer = Pacer::new(&[RateLimit {
-            requests: settings.requests_per_minute,
-            period: Duration::from_secs(60),
-        }]);
-        let http = HttpCore::new(
-            API,
-            wire::describe_error,
-            settings.base_url.clone(),
-            settings.timeout,
-            Arc::new(pacer),
-            retry,
-        )?;
+        let http = crate::personio::client::http_core(settings, retry, wire::describe_error)?;
         Ok(Self {
             http,
             client_id: settings.client_id.clone(),
