@@ -173,8 +173,9 @@ impl Syncer {
             }
             retry = Some(transient);
         }
-        counts.failed = failed.len();
-        counts.failed_transient = failed.values().filter(|f| f.transient).count();
+        // Added to what earlier phases counted (an event that could not be created).
+        counts.failed += failed.len();
+        counts.failed_transient += failed.values().filter(|f| f.transient).count();
         Ok(Converged {
             plan: first_plan.unwrap_or_default(),
             failed,

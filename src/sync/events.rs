@@ -108,6 +108,12 @@ impl Syncer {
                     continue;
                 }
                 Err(f) => {
+                    // The type's absences go unbooked this run: a failure that may pass makes the
+                    // run partial, so that it is tried again soon rather than at the next hour.
+                    if f.error.is_transient() {
+                        counts.failed += 1;
+                        counts.failed_transient += 1;
+                    }
                     let reason = format!("{}: {}", f.what, error_chain(&f.error));
                     failures.push(issues.failed("types", Some(t.id.to_string()), reason));
                     if let Some(id) = f.kept {
