@@ -99,15 +99,28 @@ impl PersonioV2Client {
         scope: &'static str,
     ) -> Result<Vec<Value>, ApiError> {
         let mut records = Vec::new();
+        self.read_pages_each(first, scope, |r| records.push(r))
+            .await?;
+        Ok(records)
+    }
+
+    /// [`Self::read_pages`], handing each record to `each` as its page arrives: a long list is
+    /// never held as JSON all at once (a page of JSON takes several times its decoded size).
+    pub(super) async fn read_pages_each(
+        &self,
+        first: Url,
+        scope: &'static str,
+        mut each: impl FnMut(Value) + Send,
+    ) -> Result<(), ApiError> {
         let mut seen_links = HashSet::from([first.to_string()]);
         let mut seen_cursors = HashSet::new();
         let mut url = first;
         for page_number in 1..=MAX_PAGES {
             let page: wire::Page = self.get(url, scope).await?.json(API)?;
             let next_href = page.next_href();
-            records.extend(page.data);
+            page.data.into_iter().for_each(&mut each);
             let Some(href) = next_href else {
-                return Ok(records);
+                return Ok(());
             };
             let next = self.http.pinned_link(&href)?;
             let cursor = next

@@ -197,15 +197,20 @@ impl PersonioV2Client {
             }
         }
         let url = self.url("/v2/absence-periods", &params);
-        let records = unique(self.read_pages(url, ABSENCES_READ).await?);
-        let mut decoded = Vec::with_capacity(records.len());
+        let mut decoded = Vec::new();
         let mut undecodable = Vec::new();
-        for record in records {
+        let mut seen = HashSet::new();
+        self.read_pages_each(url, ABSENCES_READ, |record| {
+            // A repeat across pages is one record.
+            if wire::raw_id(&record).is_some_and(|id| !seen.insert(id)) {
+                return;
+            }
             match decode::<wire::Period>(record) {
                 Ok(p) => decoded.push(p),
                 Err(rejected) => undecodable.push(rejected),
             }
-        }
+        })
+        .await?;
         Ok((decoded, undecodable))
     }
 
