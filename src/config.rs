@@ -202,6 +202,8 @@ pub struct SyncSettings {
     pub mass_delete_share: f64,
     /// ...and more than this many.
     pub mass_delete_min: usize,
+    /// Books hour-unit absences (off: they are reported as skipped).
+    pub hourly_absences: bool,
     /// Personio email → Productive email, for people whose addresses differ: the file's table
     /// and `PPS__SYNC__EMAIL_OVERRIDES` merged, trimmed and lowercased once loaded.
     #[serde(default)]

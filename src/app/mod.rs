@@ -45,6 +45,7 @@ pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
         lookback_months: settings.sync.lookback_months,
         full_reconcile_interval: settings.sync.full_reconcile_interval,
         email_overrides: settings.sync.email_overrides.clone(),
+        hourly_absences: settings.sync.hourly_absences,
         write_concurrency: settings.productive.write_concurrency,
         mass_delete: MassDeleteGuard {
             share: settings.sync.mass_delete_share,

@@ -49,10 +49,27 @@ pub struct Segment {
 /// The fewest segments that reproduce every day's minutes. Days with 0 minutes need no booking:
 /// they neither start nor break a segment, so a week off is one booking across the weekend.
 pub fn split(days: &[(NaiveDate, i64)]) -> Vec<Segment> {
+    split_where(days, |_| false)
+}
+
+/// [`split`] for days that need not be consecutive, where a day between two listed ones breaks
+/// a segment when `must_stay_free` (a working day the absence does not take: a segment would
+/// book it too).
+pub fn split_where(
+    days: &[(NaiveDate, i64)],
+    must_stay_free: impl Fn(NaiveDate) -> bool,
+) -> Vec<Segment> {
     let mut segments: Vec<Segment> = Vec::new();
     for &(date, minutes) in days.iter().filter(|(_, m)| *m > 0) {
+        let bridges = |last: &Segment| {
+            last.end
+                .iter_days()
+                .skip(1)
+                .take_while(|d| *d < date)
+                .all(|d| !must_stay_free(d))
+        };
         match segments.last_mut() {
-            Some(last) if last.minutes == minutes => last.end = date,
+            Some(last) if last.minutes == minutes && bridges(last) => last.end = date,
             _ => segments.push(Segment {
                 start: date,
                 end: date,
@@ -304,6 +321,25 @@ mod tests {
                 prop_assert!(pair[0].minutes != pair[1].minutes);
                 prop_assert!(pair[0].end < pair[1].start);
             }
+        }
+
+        /// Hours on scattered days: no segment may cover a working day the absence leaves free.
+        #[test]
+        fn splitting_scattered_hours_books_only_their_days(
+            hours in prop::collection::vec(prop::sample::select(vec![0i64, 0, 60, 90, 120]), 0..40),
+            availability in arb_availability(),
+        ) {
+            let first = d("2026-02-02");
+            let days: Vec<(NaiveDate, i64)> = hours
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (first + chrono::Duration::days(i as i64), *m))
+                .collect();
+            let works = |day| crate::domain::capacity::capacity_minutes(&availability, day) > 0;
+            let segments = split_where(&days, works);
+            let booked = expand(&segments, &availability);
+            let wanted: Vec<_> = days.into_iter().filter(|(day, m)| *m > 0 && works(*day)).collect();
+            prop_assert_eq!(booked, wanted);
         }
     }
 }

@@ -29,6 +29,9 @@ pub fn key_for_v2(v2_id: &str) -> i64 {
 pub enum IdKind {
     Period,
     Type,
+    /// An hour-unit absence booked by the sync (its key is always derived): kept so that one
+    /// missing from a read can be looked up by id before its bookings go.
+    Hourly,
 }
 
 impl IdKind {
@@ -36,7 +39,14 @@ impl IdKind {
         match self {
             Self::Period => "period",
             Self::Type => "type",
+            Self::Hourly => "hourly",
         }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Period, Self::Type, Self::Hourly]
+            .into_iter()
+            .find(|k| k.as_str() == raw)
     }
 }
 
@@ -47,22 +57,36 @@ pub struct Identities {
     added: Vec<(IdKind, String, i64)>,
     /// This run's types: the id their source gave them → their key.
     type_keys: HashMap<i64, i64>,
+    /// Hour-unit absences booked before: Personio id → key.
+    hourly: Vec<(String, i64)>,
 }
 
 impl Identities {
     pub fn new(known: impl IntoIterator<Item = (IdKind, String, i64)>) -> Self {
-        Self {
-            known: known
-                .into_iter()
-                .map(|(kind, v2, key)| ((kind, normal(&v2)), key))
-                .collect(),
-            ..Self::default()
+        let mut ids = Self::default();
+        for (kind, v2, key) in known {
+            match kind {
+                // Looked up by id, so kept as Personio wrote it.
+                IdKind::Hourly => ids.hourly.push((v2, key)),
+                _ => drop(ids.known.insert((kind, normal(&v2)), key)),
+            }
         }
+        ids
     }
 
     /// Keys first seen in this run, to be stored before anything is written under them.
     pub fn added(&self) -> &[(IdKind, String, i64)] {
         &self.added
+    }
+
+    /// The key of this run's type whose source gave it the id `raw` (see [`Self::types`]).
+    pub fn type_key(&self, raw: i64) -> Option<i64> {
+        self.type_keys.get(&raw).copied()
+    }
+
+    /// The hour-unit absences booked before: id → key.
+    pub fn hourly(&self) -> &[(String, i64)] {
+        &self.hourly
     }
 
     /// The key of a period named by the id an API gave it (a v1 number or a v2 id).

@@ -77,15 +77,20 @@ pub struct EmployeeName {
     pub last: String,
 }
 
-/// An hour-unit Personio absence period (v1 `absence-periods`): read so it can be reported.
+/// An hour-unit Personio absence period (v1 `absence-periods`, v2 hour-unit `absence-periods`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HourlyAbsence {
+    /// Personio's id (a UUID in both API versions).
     pub id: String,
     pub email: String,
+    /// The type's id as the source gave it (as [`AbsenceType::id`] before keying), if known.
+    pub type_id: Option<i64>,
     pub type_name: String,
     pub status: PeriodStatus,
     pub start: NaiveDate,
     pub end: Option<NaiveDate>,
+    /// The minutes it takes on each local day, or why that cannot be known exactly.
+    pub minutes: Result<Vec<(NaiveDate, i64)>, String>,
 }
 
 /// One span of a Productive person's working pattern.

@@ -77,6 +77,9 @@ pub trait AbsenceSource: Send + Sync {
         &self,
         query: &TimeOffQuery,
     ) -> Result<Fetched<HourlyAbsence>, ApiError>;
+    /// An hour-unit absence that was booked and is missing from a whole read: `Gone` only when
+    /// Personio no longer has it.
+    async fn confirm_hourly(&self, id: &str) -> Result<Lookup<HourlyAbsence>, ApiError>;
     /// Whether a whole read by `query` is sure to return `p` if it still exists: only then may
     /// its absence from the answer be taken for deletion.
     fn could_return(&self, query: &TimeOffQuery, p: &AbsencePeriod) -> bool {
@@ -140,9 +143,11 @@ impl AbsenceSource for PersonioClient {
         &self,
         query: &TimeOffQuery,
     ) -> Result<Fetched<HourlyAbsence>, ApiError> {
+        // Filtered on UTC times: a day more on either side returns every absence whose local
+        // days touch the query.
         let mut params = vec![
-            ("start_date", query.from.to_string()),
-            ("end_date", query.to.to_string()),
+            ("start_date", (query.from - Days::new(1)).to_string()),
+            ("end_date", (query.to + Days::new(1)).to_string()),
         ];
         if let Some(since) = query.updated_from {
             // A date-time here, unlike time-offs.
@@ -158,6 +163,12 @@ impl AbsenceSource for PersonioClient {
             .items
             .retain(|a| a.start <= query.to && a.end.unwrap_or(a.start) >= query.from);
         Ok(fetched)
+    }
+
+    /// A whole v1 read is checked against the totals Personio gives with it, so an absence
+    /// missing from one is gone.
+    async fn confirm_hourly(&self, _id: &str) -> Result<Lookup<HourlyAbsence>, ApiError> {
+        Ok(Lookup::Gone)
     }
 }
 
@@ -272,12 +283,30 @@ fn hourly(record: Value) -> Result<HourlyAbsence, RejectedRecord> {
         _ => (a.start.date_naive(), a.end.map(|e| e.date_naive())),
     };
     let absence = HourlyAbsence {
+        minutes: breakdown_minutes(&a.breakdowns),
         id: a.id,
         email,
+        type_id: a.absence_type.attributes.time_off_type_id,
         type_name: a.absence_type.attributes.name.unwrap_or_default(),
         status: PeriodStatus::parse(a.status.as_deref().unwrap_or("approved")),
         start,
         end,
     };
     Ok(absence)
+}
+
+/// Minutes per local day from the breakdowns. Without them the local days are unknown (start and
+/// end are UTC and the employee's zone is not given), so nothing can be booked exactly.
+fn breakdown_minutes(breakdowns: &[wire::Breakdown]) -> Result<Vec<(NaiveDate, i64)>, String> {
+    if breakdowns.is_empty() {
+        return Err("Personio gave no per-day breakdown of its hours".into());
+    }
+    let mut days = std::collections::BTreeMap::new();
+    for b in breakdowns {
+        let minutes = b
+            .effective_duration
+            .ok_or_else(|| format!("the breakdown of {} gives no readable duration", b.date))?;
+        *days.entry(b.date).or_insert(0) += minutes;
+    }
+    Ok(days.into_iter().collect())
 }

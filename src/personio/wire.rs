@@ -138,11 +138,17 @@ pub struct TimeOff {
 pub struct AbsenceTypeRef {
     #[serde(default)]
     pub name: Option<String>,
+    /// The v1 time-off type's number (the type's own `id` here is its v2 UUID).
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub time_off_type_id: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct Breakdown {
     pub date: NaiveDate,
+    /// Minutes; a number or numeric text, fractions rounded.
+    #[serde(default, deserialize_with = "lenient_opt_minutes")]
+    pub effective_duration: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +223,18 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 pub(crate) fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     // Envelope numbers only steer paging, so an unreadable one is treated as absent.
     Ok(as_i64(&Value::deserialize(d)?))
+}
+
+/// A number of minutes, or nothing when the field holds anything else (or a negative amount).
+fn lenient_opt_minutes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let minutes = match Value::deserialize(d)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    Ok(minutes
+        .filter(|m| m.is_finite() && (0.0..1e9).contains(m))
+        .map(|m| m.round() as i64))
 }
 
 /// A text id, or nothing when the field holds anything else (it only helps find a record).

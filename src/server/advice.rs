@@ -55,8 +55,21 @@ const NO_CAPACITY: Advice = Advice {
 const HOURLY: Advice = Advice {
     code: "hourly",
     title: "Measured in hours",
-    todo: "Absence types counted in hours are not synced (only whole and half days are): book \
-           these in Productive by hand, or switch the type to days in Personio.",
+    todo: "Absence types counted in hours are synced only with `sync.hourly_absences = true` \
+           (as the hours they take each day). Turn it on, or book these in Productive by hand.",
+};
+const DAY_FULL: Advice = Advice {
+    code: "day_full",
+    title: "The working day is already taken",
+    todo: "Other absences of the person already take the whole working day, and the sync never \
+           books a day above its capacity. Nothing to do unless those absences are wrong.",
+};
+const HOURS_UNKNOWN: Advice = Advice {
+    code: "hours_unknown",
+    title: "Hours per day not known",
+    todo: "Personio does not say how many hours this absence takes on each day (an hour \
+           absence over several days without a per-day breakdown). Enter it as one absence per \
+           day in Personio, or book it by hand; what was booked for it before stays.",
 };
 const EVENT_FAILED: Advice = Advice {
     code: "event_failed",
@@ -103,8 +116,12 @@ pub fn for_skip(reason: &str) -> Advice {
         NOT_APPROVED
     } else if reason.ends_with("has no Productive event") {
         NO_EVENT
+    } else if reason.starts_with("no working capacity left") {
+        DAY_FULL
     } else if reason.starts_with("no working capacity") {
         NO_CAPACITY
+    } else if reason.starts_with("cannot be booked exactly") {
+        HOURS_UNKNOWN
     } else if reason.starts_with("measured in hours") {
         HOURLY
     } else {
@@ -161,6 +178,23 @@ mod tests {
             (
                 "measured in hours; hour-unit absences are not synced",
                 "hourly",
+            ),
+            (
+                "no working capacity left in Productive on these dates (day absences or \
+                 earlier hour absences take it all)",
+                "day_full",
+            ),
+            (
+                "cannot be booked exactly: spans several days without a per-day breakdown",
+                "hours_unknown",
+            ),
+            (
+                "cannot be booked exactly: Personio gave no per-day breakdown of its hours",
+                "hours_unknown",
+            ),
+            (
+                "absence type \"Doctor\" has no Productive event",
+                "no_event",
             ),
         ];
         for (reason, code) in skips {

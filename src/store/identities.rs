@@ -19,14 +19,7 @@ impl Store {
         // A kind this version does not know is left alone, not an error.
         Ok(rows
             .into_iter()
-            .filter_map(|r| {
-                let kind = match r.kind.as_str() {
-                    "period" => IdKind::Period,
-                    "type" => IdKind::Type,
-                    _ => return None,
-                };
-                Some((kind, r.v2_id, r.key))
-            })
+            .filter_map(|r| Some((IdKind::parse(&r.kind)?, r.v2_id, r.key)))
             .collect())
     }
 

@@ -8,6 +8,7 @@ pub mod desired;
 mod error;
 pub mod events;
 pub mod guard;
+pub mod hourly;
 mod issues;
 mod order;
 mod periods;

@@ -12,8 +12,8 @@ use tracing::Instrument;
 use crate::domain::identity::Identities;
 use crate::domain::matching::PeopleIndex;
 use crate::domain::window::Window;
-use crate::domain::AbsencePeriod;
 use crate::domain::JournalEntry;
+use crate::domain::{AbsencePeriod, HourlyAbsence};
 use crate::personio::{AbsenceSource, TimeOffQuery};
 use crate::productive::ProductiveClient;
 use crate::store::{Issue, Store, StoreError};
@@ -24,6 +24,7 @@ use super::desired::{desired, Desired};
 use super::error::SyncError;
 use super::events::EventMap;
 use super::guard::MassDeleteGuard;
+use super::hourly::add_hourly;
 use super::issues::{IssueSets, Issues};
 use super::progress::LiveProgress;
 use super::report::RunReport;
@@ -73,6 +74,8 @@ pub struct EngineSettings {
     pub lookback_months: u32,
     pub full_reconcile_interval: std::time::Duration,
     pub email_overrides: BTreeMap<String, String>,
+    /// Books hour-unit absences (`sync.hourly_absences`).
+    pub hourly_absences: bool,
     pub write_concurrency: usize,
     pub mass_delete: MassDeleteGuard,
     pub write_retries: WriteRetries,
@@ -273,14 +276,29 @@ impl Syncer {
             }
         };
         issues.insert("periods", periods.issues);
-        let (mut want, known) = desire(periods.items, people.index, &events, &run.window);
-        let hourly = match run.full {
+        // Not cached: read on every run when booked, else on full runs to be reported.
+        let mut hourly = match run.full || self.settings.hourly_absences {
             true => {
                 let query = TimeOffQuery::window(run.window.start, run.window.horizon);
-                Some(self.read_hourly(&query, &run.issues).await?)
+                let read = self.read_hourly(&query, &types.items, &ids, run.dry, &run.issues);
+                Some(read.await?)
             }
             false => None,
         };
+        let mut hourly_absences = Vec::new();
+        if let Some(h) = hourly.as_mut() {
+            hourly_absences = std::mem::take(&mut h.absences);
+        }
+        let (mut want, known) = desire(
+            periods.items,
+            hourly_absences,
+            people.index,
+            &events,
+            &run.window,
+        );
+        if let Some(h) = &hourly {
+            want.keep.extend(&h.keep);
+        }
 
         let hourly_skips = hourly.as_ref().map_or(&[][..], |h| &h.skips);
         for skip in want.skipped.iter().chain(hourly_skips) {
@@ -361,12 +379,16 @@ impl Syncer {
 /// pays for).
 fn desire(
     periods: Vec<AbsencePeriod>,
+    hourly: Vec<HourlyAbsence>,
     people: PeopleIndex,
     events: &EventMap,
     window: &Window,
 ) -> (Desired, HashSet<i64>) {
     let known = periods.iter().map(|p| p.id).collect();
-    (desired(&periods, &people, events, window), known)
+    let mut want = desired(&periods, &people, events, window);
+    drop(periods);
+    add_hourly(&mut want, &hourly, &people, events, window);
+    (want, known)
 }
 
 /// Periods booked earlier and no longer in the cache that ended before the window: left alone

@@ -3,6 +3,7 @@
 mod demo;
 mod exact;
 mod generated;
+mod hourly;
 mod matching;
 mod never_silent;
 mod outage;

@@ -305,14 +305,25 @@ impl Harness {
 
     /// Another engine on the same simulators and store, reading Personio through `api`.
     pub fn syncer_on(&self, api: personio_productive_sync::config::PersonioApi) -> Syncer {
+        self.syncer_on_with(api, |_| {})
+    }
+
+    /// [`Self::syncer_on`] with the engine's settings changed by `tweak`.
+    pub fn syncer_on_with(
+        &self,
+        api: personio_productive_sync::config::PersonioApi,
+        tweak: impl FnOnce(&mut EngineSettings),
+    ) -> Syncer {
         let mut personio = self.settings.personio.clone();
         personio.api = api;
         let retry = RetryPolicy {
             base_delay: std::time::Duration::from_millis(5),
             ..RetryPolicy::default()
         };
+        let mut settings = engine_settings(&self.settings);
+        tweak(&mut settings);
         Syncer::new(
-            engine_settings(&self.settings),
+            settings,
             self.db.store.clone(),
             personio_productive_sync::app::personio_source(&personio, retry, None).unwrap(),
             ProductiveClient::new(&self.settings.productive, retry).unwrap(),

@@ -218,23 +218,61 @@ pub fn period(p: &wire::Period, ctx: &Context<'_>) -> Result<AbsencePeriod, Reje
     })
 }
 
-/// An hour-unit period, read to be reported: clock times give its day.
+/// Why an hour-unit period's minutes are not known yet: it spans days, so they come from its
+/// breakdown (read by the caller).
+pub const NEEDS_BREAKDOWN: &str = "spans several days without a per-day breakdown";
+
+/// An hour-unit period. Its clock times (local wall time) give its day and, within one day, its
+/// minutes; one spanning days carries [`NEEDS_BREAKDOWN`] until its breakdown is read.
 pub fn hourly(p: &wire::Period, ctx: &Context<'_>) -> Result<HourlyAbsence, RejectedRecord> {
     let reject = |reason: String| rejected(Some(&p.id), reason);
-    let start = wall_time(&p.starts_from.date_time).map_err(&reject)?.date();
-    let end = match &p.ends_at {
-        Some(b) => Some(wall_time(&b.date_time).map_err(&reject)?.date()),
+    let from = wall_time(&p.starts_from.date_time).map_err(&reject)?;
+    let until = match &p.ends_at {
+        Some(b) => Some(wall_time(&b.date_time).map_err(&reject)?),
         None => None,
+    };
+    let minutes = match until {
+        None => Err("has no end yet".to_string()),
+        Some(until) if until < from => Err(format!("ends ({until}) before it starts ({from})")),
+        // Within one day, or up to the midnight that ends it.
+        Some(until)
+            if until.date() == from.date()
+                || (until.time() == NaiveTime::MIN
+                    && until.date() == from.date() + Days::new(1)) =>
+        {
+            Ok(vec![(from.date(), (until - from).num_minutes())])
+        }
+        Some(_) => Err(NEEDS_BREAKDOWN.to_string()),
     };
     let email = ctx.email.map_err(|reason| reject(reason.to_string()))?;
     Ok(HourlyAbsence {
         id: p.id.clone(),
         email: email.to_string(),
+        type_id: Some(key_for_v2(&p.absence_type.id)),
         type_name: ctx.kind.map(|k| k.name.clone()).unwrap_or_default(),
         status: status(p.approval.as_ref()).ok_or_else(|| reject("no approval status".into()))?,
-        start,
-        end,
+        start: from.date(),
+        end: until.map(|u| u.date()),
+        minutes,
     })
+}
+
+/// Minutes per day from a period's breakdown; any day given in another unit makes it unknown.
+pub fn breakdown_minutes(days: &[wire::Breakdown]) -> Result<Vec<(NaiveDate, i64)>, String> {
+    if days.is_empty() {
+        return Err(NEEDS_BREAKDOWN.to_string());
+    }
+    let mut minutes = std::collections::BTreeMap::new();
+    for b in days {
+        let date = wall_time(&b.date)?.date();
+        let m = b
+            .effective_duration
+            .as_ref()
+            .and_then(wire::Amount::minutes)
+            .ok_or_else(|| format!("the breakdown of {date} gives no time in hours"))?;
+        *minutes.entry(date).or_insert(0) += m;
+    }
+    Ok(minutes.into_iter().collect())
 }
 
 /// v2 person ids are the v1 employee ids as text, which keeps the employee keys of both
@@ -546,6 +584,71 @@ mod tests {
         for bad in [None, Some("WEEK")] {
             let err = absence_type(t(bad)).unwrap_err();
             assert!(err.reason.contains("unknown absence unit"), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn hour_periods_take_their_minutes_from_the_clock_or_their_breakdown() {
+        let hours = TypeInfo {
+            name: "Doctor".into(),
+            unit: AbsenceUnit::Hour,
+        };
+        let minutes = |start: &str, end: Option<&str>| {
+            let p = raw(
+                start,
+                "FIRST_HALF",
+                end.map(|e| (e, "SECOND_HALF")),
+                "APPROVED",
+            );
+            let ctx = Context {
+                kind: Some(&hours),
+                email: Ok("jen.doe@example.com"),
+                end_rule: EndRule::Inclusive,
+                open_end: d("2026-07-31"),
+            };
+            hourly(&p, &ctx).unwrap().minutes
+        };
+        let one_day = Ok(vec![(d("2026-06-10"), 150)]);
+        assert_eq!(
+            minutes("2026-06-10T09:00:00", Some("2026-06-10T11:30:00")),
+            one_day
+        );
+        assert_eq!(
+            minutes("2026-06-10T22:00:00", Some("2026-06-11T00:00:00")),
+            Ok(vec![(d("2026-06-10"), 120)]),
+            "up to the midnight that ends the day"
+        );
+        assert_eq!(
+            minutes("2026-06-10T22:00:00", Some("2026-06-11T02:00:00")),
+            Err(NEEDS_BREAKDOWN.to_string())
+        );
+        assert!(minutes("2026-06-10T09:00:00", None).is_err());
+        assert!(minutes("2026-06-10T09:00:00", Some("2026-06-10T08:00:00")).is_err());
+
+        let breakdown =
+            |items: Value| -> Vec<wire::Breakdown> { serde_json::from_value(items).unwrap() };
+        assert_eq!(
+            breakdown_minutes(&breakdown(json!([
+                {"date": "2026-06-10", "effective_duration": {"unit": "HOUR", "value": 2}},
+                {"date": "2026-06-11T00:00:00", "effective_duration": {"unit": "hours", "value": "1.5"}},
+                {"date": "2026-06-12", "effective_duration": {"unit": "MINUTES", "value": 45}},
+            ]))),
+            Ok(vec![
+                (d("2026-06-10"), 120),
+                (d("2026-06-11"), 90),
+                (d("2026-06-12"), 45)
+            ])
+        );
+        for unreadable in [
+            json!([{"date": "2026-06-10", "effective_duration": {"unit": "DAY", "value": 1}}]),
+            json!([{"date": "2026-06-10"}]),
+            json!([{"date": "2026-06-10", "effective_duration": {"unit": "HOUR", "value": -1}}]),
+            json!([]),
+        ] {
+            assert!(
+                breakdown_minutes(&breakdown(unreadable.clone())).is_err(),
+                "{unreadable}"
+            );
         }
     }
 }

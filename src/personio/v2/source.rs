@@ -71,16 +71,10 @@ impl AbsenceSource for PersonioV2Client {
                 reason: "no Personio v2 id to look the period up by (read through API v1?)".into(),
             }));
         };
-        let url = self.url(&format!("/v2/absence-periods/{}", path_segment(id)), &[]);
-        let reply = match self.get(url, ABSENCES_READ).await {
-            Ok(reply) => reply,
-            Err(e) if e.status() == Some(404) => return Ok(Lookup::Gone),
-            Err(e) => return Err(e),
-        };
-        let record = wire::unwrap_single(reply.json::<Value>(API)?);
-        let period = match decode::<wire::Period>(record) {
-            Ok(p) => p,
-            Err(rejected) => return Ok(Lookup::Unreadable(rejected)),
+        let period = match self.period_by_id(id).await? {
+            None => return Ok(Lookup::Gone),
+            Some(Err(rejected)) => return Ok(Lookup::Unreadable(rejected)),
+            Some(Ok(p)) => p,
         };
         // Looked up alone, a period without an end ends where the last whole read ended.
         let open_end = self
@@ -130,11 +124,66 @@ impl AbsenceSource for PersonioV2Client {
         fetched
             .items
             .retain(|a| a.start <= query.to && a.end.unwrap_or(query.to) >= query.from);
+        for a in &mut fetched.items {
+            self.complete_minutes(a).await?;
+        }
         Ok(fetched)
+    }
+
+    /// Looked up by id: a cursor read proves nothing absent (see [`Self::could_return`]).
+    async fn confirm_hourly(&self, id: &str) -> Result<Lookup<HourlyAbsence>, ApiError> {
+        let Some(p) = self.period_by_id(id).await? else {
+            return Ok(Lookup::Gone);
+        };
+        let p = match p {
+            Ok(p) => p,
+            Err(rejected) => return Ok(Lookup::Unreadable(rejected)),
+        };
+        let types = self.known_types(std::slice::from_ref(&p)).await?;
+        let emails = self.emails(std::slice::from_ref(&p.person.id)).await?;
+        let ctx = Context {
+            kind: types.get(&p.absence_type.id),
+            email: email_of(&emails, &p.person.id),
+            end_rule: EndRule::Inclusive,
+            open_end: chrono::Utc::now().date_naive(),
+        };
+        Ok(match periods::hourly(&p, &ctx) {
+            Ok(mut a) => {
+                self.complete_minutes(&mut a).await?;
+                Lookup::Found(a)
+            }
+            Err(rejected) => Lookup::Unreadable(rejected),
+        })
     }
 }
 
 impl PersonioV2Client {
+    /// One period by id: `None` when Personio no longer has it.
+    async fn period_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<Result<wire::Period, RejectedRecord>>, ApiError> {
+        let url = self.url(&format!("/v2/absence-periods/{}", path_segment(id)), &[]);
+        let reply = match self.get(url, ABSENCES_READ).await {
+            Ok(reply) => reply,
+            Err(e) if e.status() == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let record = wire::unwrap_single(reply.json::<Value>(API)?);
+        Ok(Some(decode::<wire::Period>(record)))
+    }
+
+    /// An hour-unit period spanning days takes its minutes from its breakdown.
+    async fn complete_minutes(&self, a: &mut HourlyAbsence) -> Result<(), ApiError> {
+        if !matches!(&a.minutes, Err(reason) if reason == periods::NEEDS_BREAKDOWN) {
+            return Ok(());
+        }
+        if let Some(days) = self.breakdowns(&a.id).await? {
+            a.minutes = periods::breakdown_minutes(&days);
+        }
+        Ok(())
+    }
+
     /// The absence types, read when not yet known.
     async fn types(&self) -> Result<Arc<HashMap<String, TypeInfo>>, ApiError> {
         if let Some(types) = self.types.lock().await.clone() {
@@ -307,6 +356,16 @@ impl PersonioV2Client {
 
     /// The days a period's breakdown lists; `None` when the period is gone.
     async fn breakdown_days(&self, id: &str) -> Result<Option<Vec<NaiveDate>>, ApiError> {
+        Ok(self.breakdowns(id).await?.map(|days| {
+            days.iter()
+                .filter_map(|b| periods::wall_time(&b.date).ok())
+                .map(|t| t.date())
+                .collect()
+        }))
+    }
+
+    /// A period's breakdown (unreadable entries left out); `None` when the period is gone.
+    async fn breakdowns(&self, id: &str) -> Result<Option<Vec<wire::Breakdown>>, ApiError> {
         let url = self.url(
             &format!("/v2/absence-periods/{}/breakdowns", path_segment(id)),
             &[("limit", BREAKDOWNS_LIMIT.to_string())],
@@ -320,8 +379,6 @@ impl PersonioV2Client {
             records
                 .into_iter()
                 .filter_map(|r| serde_json::from_value::<wire::Breakdown>(r).ok())
-                .filter_map(|b| periods::wall_time(&b.date).ok())
-                .map(|t| t.date())
                 .collect(),
         ))
     }

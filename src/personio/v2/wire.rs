@@ -97,10 +97,40 @@ pub struct Person {
     pub email: Option<String>,
 }
 
-/// One day of a period's breakdown; only the date is read.
+/// One day of a period's breakdown.
 #[derive(Debug, Deserialize)]
 pub struct Breakdown {
     pub date: String,
+    #[serde(default)]
+    pub effective_duration: Option<Amount>,
+}
+
+/// How much a day takes: `{"unit": "HOUR", "value": 1.5}` (`DAY` for day-unit periods).
+#[derive(Debug, Deserialize)]
+pub struct Amount {
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// A number, or numeric text.
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+impl Amount {
+    /// The minutes it stands for, when it is a time (not a share of a day).
+    pub fn minutes(&self) -> Option<i64> {
+        let value = match self.value.as_ref()? {
+            Value::Number(n) => n.as_f64()?,
+            Value::String(s) => s.trim().parse().ok()?,
+            _ => return None,
+        };
+        let unit = self.unit.as_deref()?.trim().to_ascii_uppercase();
+        let minutes = match unit.trim_end_matches('S') {
+            "HOUR" => value * 60.0,
+            "MINUTE" => value,
+            _ => return None,
+        };
+        (minutes.is_finite() && (0.0..1e9).contains(&minutes)).then(|| minutes.round() as i64)
+    }
 }
 
 #[derive(Debug, Deserialize)]

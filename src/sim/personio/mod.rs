@@ -291,6 +291,12 @@ impl PersonioSim {
         id
     }
 
+    pub fn delete_hourly_absence(&self, id: &str) {
+        if self.state().hourly.remove(id).is_some() {
+            self.absence_changed(id.to_string(), webhooks::Change::Deleted);
+        }
+    }
+
     /// The seeded employees, by id (for assertions and generators).
     pub fn employees(&self) -> Vec<(i64, SimEmployee)> {
         self.state()

@@ -32,6 +32,8 @@ pub struct PersonioQuirks {
     pub claim_total_pages: Option<usize>,
     /// Page-numbered lists answer page 1 whatever page is asked for.
     pub ignore_page_number: bool,
+    /// Hour-unit absence periods come without their per-day `breakdowns`.
+    pub hourly_without_breakdowns: bool,
 }
 
 impl Default for PersonioQuirks {
@@ -46,6 +48,7 @@ impl Default for PersonioQuirks {
             omit_metadata: false,
             claim_total_pages: None,
             ignore_page_number: false,
+            hourly_without_breakdowns: false,
         }
     }
 }

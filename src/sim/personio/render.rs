@@ -246,6 +246,7 @@ pub(super) fn hourly_json(state: &State_, id: &str, stored: &StoredHourly) -> Va
         .date()
         .iter_days()
         .take_while(|d| *d <= a.end.date())
+        .filter(|_| !state.quirks.hourly_without_breakdowns)
         .map(|d| {
             let from = a.start.max(d.and_time(NaiveTime::MIN));
             let until = a
