@@ -87,11 +87,15 @@ pub fn add_hourly(
         let booked = used.take(out, person, minutes);
         let segments = split_where(&booked, |d| capacity_minutes(&person.availabilities, d) > 0);
         if segments.is_empty() {
-            out.skipped.push(skip(
-                "no working capacity left in Productive on these dates (day absences or \
-                 earlier hour absences take it all)"
+            let works = minutes
+                .iter()
+                .any(|(d, _)| capacity_minutes(&person.availabilities, *d) > 0);
+            out.skipped.push(skip(match works {
+                true => "no working capacity left in Productive on these dates (day absences or \
+                         earlier hour absences take it all)"
                     .into(),
-            ));
+                false => "no working capacity in Productive on these dates".into(),
+            }));
             continue;
         }
         push(out, key, person.id, event, a, &segments);
@@ -292,13 +296,30 @@ mod tests {
             ]
         );
         assert!(booked(&out, "d").is_empty());
+        // A day with capacity that earlier absences fill says so.
+        let mut full = with_day_booking();
+        let whole_day = vec![
+            absence("f", Ok(vec![("2026-12-07", 240)])),
+            absence("g", Ok(vec![("2026-12-07", 60)])),
+        ];
+        add_hourly(&mut full, &whole_day, &people(), &events, &window);
+        assert_eq!(booked(&full, "f"), vec![(monday, monday, 180)]);
+        assert!(
+            full.skipped[0].personio_id == "g"
+                && full.skipped[0]
+                    .reason
+                    .starts_with("no working capacity left")
+        );
         let reasons: BTreeMap<&str, &str> = out
             .skipped
             .iter()
             .map(|s| (s.personio_id.as_str(), s.reason.as_str()))
             .collect();
         assert_eq!(reasons.len(), 2, "{reasons:?}");
-        assert!(reasons["d"].starts_with("no working capacity left"));
+        assert_eq!(
+            reasons["d"],
+            "no working capacity in Productive on these dates"
+        );
         assert_eq!(
             reasons["e"],
             "cannot be booked exactly: spans several days without a per-day breakdown"

@@ -15,7 +15,7 @@ use personio_productive_sync::sim::personio::{
 use personio_productive_sync::sim::productive::SimPerson;
 use personio_productive_sync::sync::{RunOptions, RunReport, Trigger};
 
-use crate::support::{actual_days, sqlite_db, today, Harness};
+use crate::support::{actual_days, all_dbs, sqlite_db, today, Harness, TestDb};
 
 const APIS: [PersonioApi; 2] = [PersonioApi::V1, PersonioApi::V2];
 
@@ -36,6 +36,10 @@ fn at(day: NaiveDate, h: u32, m: u32) -> NaiveDateTime {
 }
 
 async fn harness() -> (Harness, Hanna) {
+    harness_on(sqlite_db().await).await
+}
+
+async fn harness_on(db: TestDb) -> (Harness, Hanna) {
     // Generated colleagues have hour absences of their own; only Hanna's days are compared.
     let org = generate::generate(&OrgSpec::new(6, 2, today()));
     let employee =
@@ -90,7 +94,7 @@ async fn harness() -> (Harness, Hanna) {
         .add_hourly_absence(hours(at(day(5), 10, 0), at(day(5), 12, 0), "approved"));
     org.personio
         .add_hourly_absence(hours(at(day(7), 9, 0), at(day(7), 10, 0), "pending"));
-    let h = Harness::new(org, sqlite_db().await).await;
+    let h = Harness::new(org, db).await;
     let hanna = Hanna {
         person,
         monday,
@@ -129,12 +133,17 @@ fn expected(hanna: &Hanna, with_hours: bool) -> BTreeMap<NaiveDate, Vec<(String,
 }
 
 async fn run(h: &Harness, api: PersonioApi, hourly: bool) -> RunReport {
+    run_named(h, api, hourly, Vec::new()).await
+}
+
+/// A full run, or with `named` a targeted one (as a webhook starts).
+async fn run_named(h: &Harness, api: PersonioApi, hourly: bool, named: Vec<String>) -> RunReport {
     let options = RunOptions {
         trigger: Trigger::Manual,
         dry_run: false,
-        force_full: true,
+        force_full: named.is_empty(),
         allow_mass_delete: false,
-        named: Vec::new(),
+        named,
     };
     h.syncer_on_with(api, |s| s.hourly_absences = hourly)
         .run(options, CancellationToken::new())
@@ -232,7 +241,13 @@ async fn an_hour_absence_without_a_per_day_breakdown_is_reported_not_guessed() {
 
 #[tokio::test]
 async fn an_hour_absence_missing_from_a_short_v2_page_keeps_its_bookings() {
-    let (h, hanna) = harness().await;
+    for (store, db) in all_dbs().await {
+        missing_from_a_short_page(store, db).await;
+    }
+}
+
+async fn missing_from_a_short_page(store: &str, db: TestDb) {
+    let (h, hanna) = harness_on(db).await;
     // Only Hanna's booked hour absences remain, so the one a short page drops is booked.
     for (id, _) in h.org.personio.hourly_absences() {
         if !hanna.booked.contains(&id) {
@@ -250,6 +265,45 @@ async fn an_hour_absence_missing_from_a_short_v2_page_keeps_its_bookings() {
     });
     let report = run(&h, PersonioApi::V2, true).await;
     let c = &report.counts;
-    assert_eq!((c.created, c.updated, c.deleted), (0, 0, 0), "{c:?}");
-    assert_eq!(hanna_days(&h, &hanna), before);
+    assert_eq!(
+        (c.created, c.updated, c.deleted),
+        (0, 0, 0),
+        "{store}: {c:?}"
+    );
+    assert_eq!(hanna_days(&h, &hanna), before, "{store}");
+}
+
+#[tokio::test]
+async fn a_webhook_naming_an_hour_absence_books_it_in_the_targeted_run() {
+    let (h, hanna) = harness().await;
+    run(&h, PersonioApi::V2, true).await;
+    let employee = h
+        .org
+        .personio
+        .employees()
+        .into_iter()
+        .find(|(_, e)| e.email == "hanna@example.com")
+        .map(|(id, _)| id)
+        .unwrap();
+    let thursday = hanna.monday + Days::days(10);
+    let added = h.org.personio.add_hourly_absence(SimHourlyAbsence {
+        employee_id: employee,
+        type_id: h.org.types.overtime,
+        start: at(thursday, 13, 0),
+        end: at(thursday, 14, 45),
+        status: "approved".into(),
+        comment: None,
+    });
+    let report = run_named(&h, PersonioApi::V2, true, vec![added.clone()]).await;
+    assert_eq!(report.counts.created, 1, "{:?}", report.counts);
+    let mut want = expected(&hanna, true);
+    want.insert(thursday, vec![("overtime compensation".to_string(), 105)]);
+    assert_eq!(hanna_days(&h, &hanna), want);
+    let issues = h.db.store.issues().await.unwrap();
+    assert!(
+        issues
+            .iter()
+            .all(|i| i.personio_id.as_deref() != Some(added.as_str())),
+        "an hour absence named by a webhook is no unreadable day period: {issues:?}"
+    );
 }

@@ -76,6 +76,14 @@ impl AbsenceSource for PersonioV2Client {
             Some(Err(rejected)) => return Ok(Lookup::Unreadable(rejected)),
             Some(Ok(p)) => p,
         };
+        let types = self.known_types(std::slice::from_ref(&period)).await?;
+        if types
+            .get(&period.absence_type.id)
+            .is_some_and(|t| t.unit == AbsenceUnit::Hour)
+        {
+            // Not a day-unit period (a webhook names both kinds): hour absences are read whole.
+            return Ok(Lookup::Gone);
+        }
         // Looked up alone, a period without an end ends where the last whole read ended.
         let open_end = self
             .open_end
