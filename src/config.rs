@@ -11,6 +11,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::domain::matching::{is_email_shape, normalize_email, OVERRIDES_ENV};
+use crate::domain::type_rules::{TypeRef, TypeRules};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -208,6 +209,43 @@ pub struct SyncSettings {
     /// and `PPS__SYNC__EMAIL_OVERRIDES` merged, trimmed and lowercased once loaded.
     #[serde(default)]
     pub email_overrides: BTreeMap<String, String>,
+    /// `[sync.types]`: types not synced, and types booked on an event of another name.
+    #[serde(default)]
+    pub types: TypeSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TypeSettings {
+    /// Types not synced: names (any case) or ids.
+    #[serde(default)]
+    pub exclude: Vec<TypeRef>,
+    /// Type (name or id) → the name of the Productive event its absences are booked on.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+}
+
+impl TypeSettings {
+    /// The rules, or the first entry that names nothing.
+    pub fn rules(&self) -> Result<TypeRules, ConfigError> {
+        let blank = |r: &TypeRef| matches!(r, TypeRef::Text(s) if s.trim().is_empty());
+        if self.exclude.iter().any(blank) {
+            return Err(invalid("sync.types.exclude", "holds an empty type name"));
+        }
+        let mut map = Vec::new();
+        for (from, to) in &self.map {
+            if from.trim().is_empty() || to.trim().is_empty() {
+                return Err(invalid(
+                    "sync.types.map",
+                    format!("entry {from:?} = {to:?}: both the type and the event need a name"),
+                ));
+            }
+            map.push((TypeRef::Text(from.clone()), to.clone()));
+        }
+        Ok(TypeRules {
+            exclude: self.exclude.clone(),
+            map,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -346,6 +384,7 @@ impl Settings {
         if self.productive.write_concurrency == 0 {
             return Err(invalid("productive.write_concurrency", "must be positive"));
         }
+        self.sync.types.rules()?;
         Ok(())
     }
 
@@ -587,6 +626,63 @@ mod tests {
         assert!(err.contains("PPS__PRODUCTIVE__API_TOKEN"), "{err}");
         assert!(!err.contains("top-secret-value"));
         assert!(!format!("{s:?}").contains("top-secret-value"));
+    }
+
+    #[test]
+    fn type_rules_come_from_the_file_with_names_that_hold_dots_and_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "[sync.types]\n\
+             exclude = [\"Sick leave\", 1234]\n\
+             [sync.types.map]\n\
+             \"Dr. appointment\" = \"Absence\"\n\
+             \"5678\" = \"Absence\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(&path), env(&[])).unwrap();
+        let rules = s.sync.types.rules().unwrap();
+        assert_eq!(
+            rules.exclude,
+            vec![TypeRef::Text("Sick leave".into()), TypeRef::Id(1234)]
+        );
+        let mut map: Vec<(String, String)> = rules
+            .map
+            .iter()
+            .map(|(r, e)| (r.to_string().to_lowercase(), e.clone()))
+            .collect();
+        map.sort();
+        assert_eq!(
+            map,
+            vec![
+                ("\"5678\"".into(), "Absence".into()),
+                ("\"dr. appointment\"".into(), "Absence".into()),
+            ]
+        );
+        assert!(
+            Settings::load_from(None, env(&[]))
+                .unwrap()
+                .sync
+                .types
+                .rules()
+                .unwrap()
+                == TypeRules::default()
+        );
+
+        std::fs::write(&path, "[sync.types.map]\n\"Sick leave\" = \" \"\n").unwrap();
+        let err = Settings::load_from(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`sync.types.map`") && err.contains("Sick leave"),
+            "{err}"
+        );
+        std::fs::write(&path, "[sync.types]\nexclude = [\"\"]\n").unwrap();
+        let err = Settings::load_from(Some(&path), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`sync.types.exclude`"), "{err}");
     }
 
     #[test]

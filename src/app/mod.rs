@@ -46,6 +46,7 @@ pub fn sync_settings(settings: &Settings) -> anyhow::Result<EngineSettings> {
         full_reconcile_interval: settings.sync.full_reconcile_interval,
         email_overrides: settings.sync.email_overrides.clone(),
         hourly_absences: settings.sync.hourly_absences,
+        type_rules: settings.sync.types.rules()?,
         write_concurrency: settings.productive.write_concurrency,
         mass_delete: MassDeleteGuard {
             share: settings.sync.mass_delete_share,

@@ -9,6 +9,7 @@ pub mod journal;
 pub mod matching;
 pub mod model;
 pub mod suggest;
+pub mod type_rules;
 pub mod window;
 
 pub use counts::{Counts, MassDeleteHold, WriteProgress};

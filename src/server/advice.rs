@@ -71,6 +71,13 @@ const HOURS_UNKNOWN: Advice = Advice {
            absence over several days without a per-day breakdown). Enter it as one absence per \
            day in Personio, or book it by hand; what was booked for it before stays.",
 };
+const EXCLUDED: Advice = Advice {
+    code: "excluded",
+    title: "Absence type excluded by configuration",
+    todo: "[sync.types] exclude names this type, so the sync books none of its absences and \
+           removes what it booked for them before. Remove the type from the list to sync it \
+           again; nothing to do if it is meant to stay out of Productive.",
+};
 const EVENT_FAILED: Advice = Advice {
     code: "event_failed",
     title: "The Productive event for an absence type failed",
@@ -112,6 +119,8 @@ pub fn for_skip(reason: &str) -> Advice {
         DEACTIVATED_PERSON
     } else if reason == "the Personio employee has no email" {
         NO_EMAIL
+    } else if reason == crate::domain::type_rules::EXCLUDED {
+        EXCLUDED
     } else if reason.starts_with("not approved in Personio") {
         NOT_APPROVED
     } else if reason.ends_with("has no Productive event") {
@@ -167,6 +176,7 @@ mod tests {
             ),
             ("the Personio employee has no email", "no_email"),
             ("not approved in Personio (status pending)", "not_approved"),
+            ("type excluded by configuration", "excluded"),
             (
                 "absence type 7 (Sabbatical) has no Productive event",
                 "no_event",

@@ -8,6 +8,8 @@ pub struct TypeMapping {
     pub event_id: i64,
     pub personio_name: String,
     pub created_by_sync: bool,
+    /// The `[sync.types.map]` event name this mapping follows (`None`: the type's own event).
+    pub mapped_to: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -16,6 +18,7 @@ struct MappingRow {
     event_id: i64,
     personio_name: String,
     created_by_sync: i64,
+    mapped_to: Option<String>,
 }
 
 impl TryFrom<MappingRow> for TypeMapping {
@@ -26,6 +29,7 @@ impl TryFrom<MappingRow> for TypeMapping {
             event_id: r.event_id,
             personio_name: r.personio_name,
             created_by_sync: r.created_by_sync != 0,
+            mapped_to: r.mapped_to,
         })
     }
 }
@@ -33,22 +37,24 @@ impl TryFrom<MappingRow> for TypeMapping {
 impl Store {
     pub async fn mappings(&self) -> Result<Vec<TypeMapping>, StoreError> {
         self.fetch_as(sqlx::query_as::<_, MappingRow>(
-            "SELECT personio_type_id, event_id, personio_name, created_by_sync FROM type_mappings ORDER BY personio_type_id",
+            "SELECT personio_type_id, event_id, personio_name, created_by_sync, mapped_to FROM type_mappings ORDER BY personio_type_id",
         ))
         .await
     }
 
     pub async fn put_mapping(&self, m: &TypeMapping) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO type_mappings (personio_type_id, event_id, personio_name, created_by_sync)
-             VALUES ($1, $2, $3, $4)
+            "INSERT INTO type_mappings (personio_type_id, event_id, personio_name, created_by_sync, mapped_to)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (personio_type_id) DO UPDATE SET event_id = excluded.event_id,
-                 personio_name = excluded.personio_name, created_by_sync = excluded.created_by_sync",
+                 personio_name = excluded.personio_name, created_by_sync = excluded.created_by_sync,
+                 mapped_to = excluded.mapped_to",
         )
         .bind(m.personio_type_id)
         .bind(m.event_id)
         .bind(&m.personio_name)
         .bind(m.created_by_sync as i64)
+        .bind(&m.mapped_to)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -11,7 +11,8 @@ use crate::domain::suggest::{Suggester, Suggestion};
 use crate::domain::window::Window;
 use crate::domain::{AbsencePeriod, BookingKey, BookingShape, PeriodStatus};
 
-use super::events::{EventMap, EventRef};
+use super::events::{EventMap, EventRef, Unbooked};
+use crate::domain::type_rules::EXCLUDED;
 
 /// A booking the sync wants Productive to hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +80,12 @@ pub fn desired(
             out.keep.insert(period.id);
             continue;
         }
+        let event = events.lookup(period.type_id);
+        if event == Err(Unbooked::Excluded) {
+            // Its bookings, if any, go: the operator wants this type out of Productive.
+            out.skipped.push(skip(EXCLUDED.into()));
+            continue;
+        }
         if period.status != PeriodStatus::Approved {
             // Its bookings, if any, go: Personio no longer says the person is away.
             let status = match &period.status {
@@ -90,7 +97,7 @@ pub fn desired(
                 .push(skip(format!("not approved in Personio (status {status})")));
             continue;
         }
-        let Some(&event) = events.0.get(&period.type_id) else {
+        let Ok(event) = event else {
             out.keep.insert(period.id);
             out.skipped.push(skip(format!(
                 "absence type {} ({}) has no Productive event",
@@ -160,7 +167,6 @@ pub fn desired(
 mod tests {
     use super::*;
     use crate::domain::{AvailabilityPeriod, Person};
-    use std::collections::HashMap;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
@@ -205,7 +211,7 @@ mod tests {
     #[test]
     fn books_matched_approved_periods_and_reports_the_rest() {
         let window = Window::from_today(d("2026-11-26"), 3);
-        let events = EventMap(HashMap::from([(10, EventRef::Id(500))]));
+        let events = EventMap::of([(10, EventRef::Id(500))]);
         let mut pending = period(3, "ada@x.io", "2026-12-07", "2026-12-07");
         pending.status = PeriodStatus::Pending;
         let mut unknown_type = period(5, "ada@x.io", "2026-12-09", "2026-12-09");
@@ -256,9 +262,42 @@ mod tests {
     }
 
     #[test]
+    fn an_excluded_type_books_nothing_and_keeps_nothing_but_what_aged_out() {
+        let window = Window::from_today(d("2026-11-26"), 3);
+        let mut events = EventMap::of([(10, EventRef::Id(500))]);
+        events.excluded.insert(10);
+        let mut pending = period(3, "ada@x.io", "2026-12-07", "2026-12-07");
+        pending.status = PeriodStatus::Pending;
+        let periods = vec![
+            period(1, "ada@x.io", "2026-11-30", "2026-12-02"),
+            period(2, "nobody@x.io", "2026-11-30", "2026-11-30"),
+            pending,
+            period(6, "ada@x.io", "2026-05-01", "2026-05-04"),
+        ];
+        let out = desired(&periods, &people(), &events, &window);
+        assert!(out.bookings.is_empty());
+        let reasons: Vec<(&str, &str)> = out
+            .skipped
+            .iter()
+            .map(|s| (s.personio_id.as_str(), s.reason.as_str()))
+            .collect();
+        let excluded = "type excluded by configuration";
+        assert_eq!(
+            reasons,
+            vec![("1", excluded), ("2", excluded), ("3", excluded)]
+        );
+        assert_eq!(
+            out.keep,
+            BTreeSet::from([6]),
+            "only the aged-out period keeps"
+        );
+        assert!(out.suggestions.is_empty(), "no match is looked for");
+    }
+
+    #[test]
     fn an_unmatched_period_carries_its_likely_match_and_books_nothing() {
         let window = Window::from_today(d("2026-11-26"), 3);
-        let events = EventMap(HashMap::from([(10, EventRef::Id(500))]));
+        let events = EventMap::of([(10, EventRef::Id(500))]);
         let periods = vec![
             period(1, "ada+hr@x.io", "2026-11-30", "2026-11-30"),
             period(2, "ADA+hr@x.io ", "2026-12-01", "2026-12-01"),

@@ -13,7 +13,8 @@ use crate::domain::window::Window;
 use crate::domain::{key_for_v2, BookingKey, BookingShape, HourlyAbsence, PeriodStatus, Person};
 
 use super::desired::{Desired, DesiredBooking, Skip};
-use super::events::EventMap;
+use super::events::{EventMap, Unbooked};
+use crate::domain::type_rules::EXCLUDED;
 
 /// The reason hour-unit absences are reported while `sync.hourly_absences` is off.
 pub const NOT_SYNCED: &str = "measured in hours; hour-unit absences are not synced";
@@ -48,6 +49,13 @@ pub fn add_hourly(
             out.keep.insert(key);
             continue;
         }
+        let event = a
+            .type_id
+            .map_or(Err(Unbooked::NoEvent), |t| events.lookup(t));
+        if event == Err(Unbooked::Excluded) {
+            out.skipped.push(skip(EXCLUDED.into()));
+            continue;
+        }
         if a.status != PeriodStatus::Approved {
             let status = match &a.status {
                 PeriodStatus::Pending => "pending",
@@ -58,7 +66,7 @@ pub fn add_hourly(
                 .push(skip(format!("not approved in Personio (status {status})")));
             continue;
         }
-        let Some(event) = a.type_id.and_then(|t| events.0.get(&t).copied()) else {
+        let Ok(event) = event else {
             out.keep.insert(key);
             out.skipped.push(skip(format!(
                 "absence type {:?} has no Productive event",
@@ -268,7 +276,7 @@ mod tests {
     #[test]
     fn hours_fill_what_day_absences_and_earlier_hours_leave_of_a_day() {
         let mut out = with_day_booking();
-        let events = EventMap(HashMap::from([(20, EventRef::Id(600))]));
+        let events = EventMap::of([(20, EventRef::Id(600))]);
         let window = Window::from_today(d("2026-12-01"), 3);
         let absences = vec![
             // Later in the list but the same day: the capacity goes in id order.

@@ -181,7 +181,7 @@ impl Syncer {
     ) -> Result<Reconciled, SyncError> {
         let mut resolved = match read_from {
             Some(read_from) => {
-                let actual = self.owned_bookings(events, read_from).await?;
+                let actual = self.owned_bookings(events, &journal, read_from).await?;
                 reconcile(journal, &actual, read_from)
             }
             None => self.resolve_creates(journal).await?,
@@ -200,12 +200,18 @@ impl Syncer {
         Ok(resolved)
     }
 
+    /// Every booking on the types' events and on the events the journal's bookings are on: a
+    /// type moved to another event by a rule, or excluded, still has its bookings on the old one,
+    /// and not reading them would take them for deleted by hand (and book them again).
     async fn owned_bookings(
         &self,
         events: &EventMap,
+        journal: &[JournalEntry],
         read_from: NaiveDate,
     ) -> Result<Vec<Booking>, SyncError> {
-        let event_ids = events.existing();
+        // The client drops repeated ids.
+        let mut event_ids = events.existing();
+        event_ids.extend(journal.iter().map(|e| e.shape.event));
         if event_ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use chrono::NaiveDate;
 
 use super::desired::Skip;
+use super::events::{EventMap, EventRef};
 use super::plan::Plan;
 use crate::domain::{BookingKey, Counts};
 use crate::store::Issue;
@@ -25,6 +26,8 @@ pub struct RunReport {
     pub failed: BTreeMap<BookingKey, Issue>,
     /// Productive person id → email (or name), for rendering.
     pub names: HashMap<i64, String>,
+    /// The types' events and their names, for rendering moves between events.
+    pub events: EventMap,
     pub elapsed: std::time::Duration,
 }
 
@@ -101,10 +104,20 @@ impl RunReport {
             ));
         }
         for (was, c) in self.plan.updates.iter().filter(|(_, c)| done(&c.key)) {
+            let was_on = EventRef::Id(was.shape.event);
+            // A type rule moved it: say where from and to.
+            let moved = match was_on == c.shape.event {
+                true => String::new(),
+                false => format!(
+                    ", moves from {} to {}",
+                    self.events.name(was_on),
+                    self.events.name(c.shape.event)
+                ),
+            };
             lines.entry(name(c.shape.person_id)).or_default().push((
                 c.shape.start,
                 format!(
-                    "~ update {:<23} {:>6}/day  absence {} (was {} {}/day)",
+                    "~ update {:<23} {:>6}/day  absence {} (was {} {}/day{moved})",
                     dates(c.shape.start, c.shape.end),
                     hours(c.shape.minutes),
                     c.key.period_id,

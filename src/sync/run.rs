@@ -76,6 +76,8 @@ pub struct EngineSettings {
     pub email_overrides: BTreeMap<String, String>,
     /// Books hour-unit absences (`sync.hourly_absences`).
     pub hourly_absences: bool,
+    /// `[sync.types]`: excluded types and types booked on another event.
+    pub type_rules: crate::domain::type_rules::TypeRules,
     pub write_concurrency: usize,
     pub mass_delete: MassDeleteGuard,
     pub write_retries: WriteRetries,
@@ -351,6 +353,7 @@ impl Syncer {
                 .map(|(key, f)| (key, f.issue))
                 .collect(),
             names: people.names,
+            events,
             elapsed: std::time::Duration::ZERO,
         })
     }

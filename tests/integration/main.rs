@@ -17,4 +17,5 @@ mod server;
 mod store;
 mod support;
 mod sync;
+mod types;
 mod v2;

@@ -144,15 +144,18 @@ async fn mappings_round_trip_and_update() {
             event_id: 90,
             personio_name: "Vacation".into(),
             created_by_sync: true,
+            mapped_to: None,
         };
         s.put_mapping(&m).await.unwrap();
         m.personio_name = "Holiday".into();
+        m.mapped_to = Some("Time off".into());
         s.put_mapping(&m).await.unwrap();
         s.put_mapping(&TypeMapping {
             personio_type_id: 1,
             event_id: 91,
             personio_name: "Sick".into(),
             created_by_sync: false,
+            mapped_to: None,
         })
         .await
         .unwrap();
@@ -160,7 +163,11 @@ async fn mappings_round_trip_and_update() {
         assert_eq!(all.len(), 2, "{backend}");
         assert_eq!(all[0].personio_type_id, 1);
         assert!(!all[0].created_by_sync);
-        assert_eq!(all[1], m, "{backend}");
+        assert_eq!(all[0].mapped_to, None);
+        assert_eq!(
+            all[1], m,
+            "{backend}: a mapping's target is kept and updated"
+        );
     })
     .await;
 }
