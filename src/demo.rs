@@ -1,5 +1,7 @@
 //! The one-command demo: both simulators in-process on loopback with a generated organisation, a
 //! full sync with a report, then three changes in Personio and a second run showing exactly them.
+//! The organisation has one employee whose Personio email carries a `+tag` (the report shows the
+//! suggested override), and the demo's type rules map one type onto another event and exclude one.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -13,8 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app;
 use crate::config::Settings;
+use crate::config::TypeSettings;
+use crate::domain::type_rules::TypeRef;
 use crate::sim::generate::{self, Counterpart, Org, OrgSpec};
-use crate::sim::personio::SimTimeOff;
+use crate::sim::personio::{SimEmployee, SimTimeOff};
+use crate::sim::productive::SimPerson;
 use crate::sim::SimServer;
 use crate::sync::Trigger;
 use crate::sync::{RunOptions, RunReport, Syncer};
@@ -24,6 +29,11 @@ const PERIODS_PER_EMPLOYEE: usize = 6;
 /// The simulated Productive allows this many times its real request counts, and the daemon's
 /// budget grows alike, so the demo takes seconds while still being paced like production.
 const RATE_SCALE: u32 = 10;
+/// The demo's `[sync.types]`: who plans need not see sick leave as such, nor unpaid leave at all.
+const MAPPED: (&str, &str) = ("Sick leave", "Absence");
+const EXCLUDED: &str = "Unpaid leave";
+/// An employee whose Personio email has a `+tag` her Productive account lacks.
+const TAGGED: (&str, &str) = ("ann.tagged+hr@example.com", "ann.tagged@example.com");
 
 /// What the demo did, for callers that check it (the report text is what it printed).
 pub struct Demo {
@@ -56,6 +66,7 @@ pub async fn demo(
     let today = Utc::now().with_timezone(&settings.timezone()?).date_naive();
     progress("generating an organisation and starting the simulators");
     let org = generate::generate(&OrgSpec::new(EMPLOYEES, PERIODS_PER_EMPLOYEE, today));
+    add_tagged_employee(&org, today);
     org.productive.set_rate_limit_scale(f64::from(RATE_SCALE));
     let personio_server = org.personio.start().await?;
     let productive_server = org.productive.start().await?;
@@ -91,10 +102,16 @@ pub async fn demo(
             None => "a temporary SQLite database",
         }
     );
+    let _ = writeln!(
+        report,
+        "Type rules: {:?} booked on the event {:?}; {EXCLUDED:?} excluded.\n",
+        MAPPED.0, MAPPED.1
+    );
 
     progress("first sync (full)");
     // Full even when a store given with --state remembers a recent reconcile.
     let first = sync(&syncer, &org, &mut report, "First sync (full)").await?;
+    suggestions(&store, &mut report).await?;
 
     let changes = change_personio(&org, &first, today)?;
     let _ = writeln!(report, "== Changes made in Personio ==");
@@ -137,7 +154,57 @@ fn demo_settings(
     s.productive.requests_per_10s *= RATE_SCALE;
     s.productive.requests_per_30min *= RATE_SCALE;
     s.database.url = state;
+    s.sync.types = TypeSettings {
+        exclude: vec![TypeRef::Text(EXCLUDED.into())],
+        map: BTreeMap::from([(MAPPED.0.to_string(), MAPPED.1.to_string())]),
+    };
     Ok(s)
+}
+
+/// Ann, whose absences the first sync cannot book: no Productive person has her Personio email,
+/// and the report suggests the override that would match her.
+fn add_tagged_employee(org: &Org, today: NaiveDate) {
+    let employee_id = org
+        .personio
+        .add_employee(SimEmployee::new("Ann", "Tagged", TAGGED.0));
+    org.productive
+        .add_person(SimPerson::new("Ann", "Tagged", Some(TAGGED.1)));
+    let start = today + Duration::days(10);
+    org.personio.add_time_off(SimTimeOff {
+        employee_id,
+        type_id: org.types.vacation,
+        start,
+        end: start + Duration::days(1),
+        half_day_start: false,
+        half_day_end: false,
+        status: "approved".into(),
+        comment: None,
+    });
+}
+
+/// The likely matches `status` shows for employees the run could not match, one per employee.
+async fn suggestions(store: &crate::store::Store, report: &mut String) -> anyhow::Result<()> {
+    let mut by_email = BTreeMap::new();
+    for issue in store.issues().await? {
+        if let (Some(email), Some(s)) = (issue.email, issue.suggestion) {
+            by_email.entry(email).or_insert(s);
+        }
+    }
+    if by_email.is_empty() {
+        return Ok(());
+    }
+    let _ = writeln!(
+        report,
+        "Suggested matches (as `status` shows them; never applied alone):"
+    );
+    for (email, s) in by_email {
+        let _ = writeln!(report, "  {email}: {}", s.text);
+        if let Some(line) = s.config_line {
+            let _ = writeln!(report, "    add under [sync.email_overrides]: {line}");
+        }
+    }
+    let _ = writeln!(report);
+    Ok(())
 }
 
 /// One full run, rendered into `report` with its requests per simulator.
@@ -162,6 +229,10 @@ async fn sync(
         .context("demo sync run failed")?;
     let _ = writeln!(report, "== {title} ==\nWritten, per person:");
     report.push_str(&indent(&run.render_plan()));
+    if !run.plan.creates.is_empty() {
+        let _ = writeln!(report, "Created, per Productive event:");
+        report.push_str(&indent(&per_event(&run)));
+    }
     if !run.skipped.is_empty() {
         let _ = writeln!(report, "Skipped, by reason:");
         report.push_str(&indent(&run.render_skipped()));
@@ -183,6 +254,23 @@ async fn sync(
         productive.writes(),
     );
     Ok(run)
+}
+
+/// How many bookings the run created on each event (where the type rules show).
+fn per_event(run: &RunReport) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for c in run
+        .plan
+        .creates
+        .iter()
+        .filter(|c| !run.failed.contains_key(&c.key))
+    {
+        *counts.entry(run.events.name(c.shape.event)).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(event, n)| format!("{event}: {n}\n"))
+        .collect()
 }
 
 fn indent(text: &str) -> String {

@@ -1,5 +1,5 @@
-//! The `demo` command's report: the first run's bookings, skips and counts, then exactly the
-//! three changes it made in Personio.
+//! The `demo` command's report: the first run's bookings, skips, a match suggestion, the type
+//! rules' effect and counts, then exactly the three changes it made in Personio.
 
 use personio_productive_sync::config::Settings;
 use personio_productive_sync::demo;
@@ -30,6 +30,37 @@ async fn the_demo_reports_the_first_sync_and_exactly_the_three_changes() {
         );
     }
     assert!(report.contains("measured in hours"), "{report}");
+
+    // The tagged employee's absence is skipped, with the override that would match her.
+    assert!(
+        report.contains(r#"add under [sync.email_overrides]: "ann.tagged+hr@example.com" = "ann.tagged@example.com""#),
+        "{report}"
+    );
+    // The type rules: sick leave lands on "Absence", unpaid leave nowhere.
+    let on = |event: &str| {
+        first
+            .plan
+            .creates
+            .iter()
+            .filter(|c| first.events.name(c.shape.event) == format!("{event:?}"))
+            .count()
+    };
+    assert!(on("Absence") > 0, "{report}");
+    assert_eq!(
+        on("Unpaid leave") + on("SICK LEAVE") + on("Sick leave"),
+        0,
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("\"Absence\": {}", on("Absence"))),
+        "{report}"
+    );
+    let excluded = first.counts.skipped.get("type excluded by configuration");
+    assert!(
+        excluded.is_some_and(|n| *n > 0),
+        "{:?}",
+        first.counts.skipped
+    );
 
     let second = &demo.second;
     assert_eq!(
