@@ -787,6 +787,39 @@ async fn check_says_what_to_fix_for_each_dependency_and_leaves_nothing_behind() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_shows_what_the_type_rules_do_and_warns_of_a_rule_that_names_no_type() {
+    let h = Harness::generated(2, 1, sqlite_db().await).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    std::fs::write(
+        &file,
+        "[sync.types]\nexclude = [\"sick LEAVE\"]\n[sync.types.map]\n\
+         \"Unpaid leave\" = \"Absence\"\n\"Sabatical\" = \"Absence\"\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+    let (code, text) = check(&h, &[], &["--config", config]).await;
+    assert_eq!(code, Some(0), "a warning does not fail the check: {text}");
+    let line = text.lines().find(|l| l.starts_with("WARN  type rules"));
+    assert_eq!(
+        line,
+        Some(
+            r#"WARN  type rules: excluded: "Sick leave"; mapped: "Unpaid leave" → "Absence"; "Sabatical" name no Personio type (check the spelling or id): they do nothing"#
+        ),
+        "{text}"
+    );
+    std::fs::write(&file, "[sync.types]\nexclude = [\"Sick leave\"]\n").unwrap();
+    let (_, text) = check(&h, &[], &["--config", config]).await;
+    assert!(
+        text.lines()
+            .any(|l| l == r#"ok    type rules: excluded: "Sick leave"; mapped: none"#),
+        "{text}"
+    );
+    let (_, text) = check(&h, &[], &[]).await;
+    assert!(!text.contains("type rules"), "no rules, no line: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_credential_stops_the_start_with_exit_2_and_names_the_key() {
     let h = Harness::generated(1, 1, sqlite_db().await).await;
     let env: Vec<_> = child_env(&h, &[])
