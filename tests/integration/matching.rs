@@ -1,6 +1,6 @@
 //! People whose emails differ between the systems, end to end: an override given in the
-//! environment books them, and `status --json` suggests the override for a likely match without
-//! booking anything on it.
+//! environment books them, `status --json` suggests the override for a likely match without
+//! booking anything on it, and every kind of suggestion comes through both Personio APIs.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -153,4 +153,125 @@ async fn status_suggests_the_override_for_a_plus_address_and_books_nothing_on_it
             && text.contains(r#"`"ann+hr@example.com" = "ann@example.com"`"#),
         "{text}"
     );
+}
+
+/// An employee in Personio and the Productive accounts that could be theirs, with one approved
+/// week of vacation in Personio.
+/// Returns the Productive people.
+fn with_employee(
+    org: &Org,
+    personio: (&str, &str, &str),
+    productive: &[(&str, &str, &str)],
+) -> Vec<i64> {
+    let (first, last, email) = personio;
+    let employee = org
+        .personio
+        .add_employee(SimEmployee::new(first, last, email));
+    let people = productive
+        .iter()
+        .map(|(first, last, email)| {
+            org.productive
+                .add_person(SimPerson::new(first, last, Some(email)))
+        })
+        .collect();
+    let start = today() + Days::days(21);
+    org.personio.add_time_off(SimTimeOff {
+        employee_id: employee,
+        type_id: org.types.vacation,
+        start,
+        end: start + Days::days(4),
+        half_day_start: false,
+        half_day_end: false,
+        status: "approved".into(),
+        comment: None,
+    });
+    people
+}
+
+#[tokio::test]
+async fn each_kind_of_suggestion_comes_through_both_apis_and_books_nothing() {
+    use personio_productive_sync::config::PersonioApi;
+    use personio_productive_sync::domain::suggest::SuggestionKind;
+    for api in [PersonioApi::V1, PersonioApi::V2] {
+        let org = generate::generate(&OrgSpec::new(12, 3, today()));
+        // Names differ where the email should be what ties them, so only one rule fits each.
+        let mut guessed = with_employee(
+            &org,
+            ("Pia", "Plus", "pia+hr@example.com"),
+            &[("Pia", "Other", "pia@example.com")],
+        );
+        // Generated Productive people use example.com.
+        guessed.extend(with_employee(
+            &org,
+            ("Otto", "Domain", "otto.d@example.de"),
+            &[("Otto", "Else", "otto.d@example.com")],
+        ));
+        guessed.extend(with_employee(
+            &org,
+            ("Sam", "Namesake", "sam@private.example"),
+            &[("Sam", "Namesake", "s.namesake@example.com")],
+        ));
+        guessed.extend(with_employee(
+            &org,
+            ("Dua", "Twice", "dua@example.com"),
+            &[
+                ("Dua", "Twice", "dua@example.com"),
+                ("Dua", "Twice", "DUA@example.com"),
+            ],
+        ));
+        let h = Harness::new(org, sqlite_db().await).await;
+        h.syncer_on(api)
+            .run(full_run(), tokio_util::sync::CancellationToken::new())
+            .await
+            .unwrap();
+        let mut found: Vec<(String, SuggestionKind, Option<String>, usize)> =
+            h.db.store
+                .issues()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|i| {
+                    let s = i.suggestion?;
+                    Some((i.email?, s.kind, s.config_line, s.deactivate.len()))
+                })
+                .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.dedup_by(|a, b| a.0 == b.0);
+        let line = |from: &str, to: &str| Some(format!("\"{from}\" = \"{to}\""));
+        assert_eq!(
+            found,
+            vec![
+                ("dua@example.com".into(), SuggestionKind::Duplicate, None, 1),
+                (
+                    "otto.d@example.de".into(),
+                    SuggestionKind::OtherDomain,
+                    line("otto.d@example.de", "otto.d@example.com"),
+                    0
+                ),
+                (
+                    "pia+hr@example.com".into(),
+                    SuggestionKind::PlusAddress,
+                    line("pia+hr@example.com", "pia@example.com"),
+                    0
+                ),
+                (
+                    "sam@private.example".into(),
+                    SuggestionKind::SameName,
+                    line("sam@private.example", "s.namesake@example.com"),
+                    0
+                ),
+            ],
+            "{api:?}"
+        );
+        let on_a_guess: Vec<i64> = h
+            .org
+            .productive
+            .bookings()
+            .into_iter()
+            .filter(|(_, b)| b.note.as_deref().and_then(synced_absence).is_some())
+            .filter(|(_, b)| guessed.contains(&b.person_id))
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(on_a_guess, Vec::<i64>::new(), "{api:?}: booked on a guess");
+    }
 }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::wire;
 use crate::domain::key_for_v2;
 use crate::domain::model::{
-    AbsencePeriod, AbsenceType, AbsenceUnit, HourlyAbsence, PeriodStatus, RejectedRecord, SourceIds,
+    AbsencePeriod, AbsenceType, AbsenceUnit, EmployeeName, HourlyAbsence, PeriodStatus,
+    RejectedRecord, SourceIds,
 };
 
 /// What a period's conversion needs to know about its absence type.
@@ -33,6 +34,8 @@ pub struct Context<'a> {
     pub kind: Option<&'a TypeInfo>,
     /// `Err` holds the reason there is none.
     pub email: Result<&'a str, &'a str>,
+    /// The person's name, when `/v2/persons` gave it (only for match suggestions).
+    pub name: Option<&'a EmployeeName>,
     pub end_rule: EndRule,
     /// Where a period without an end ends: the last day the read asked about.
     pub open_end: NaiveDate,
@@ -214,7 +217,7 @@ pub fn period(p: &wire::Period, ctx: &Context<'_>) -> Result<AbsencePeriod, Reje
         half_day_start,
         half_day_end,
         // Persons are read for their email only; name suggestions come from v1 reads.
-        name: None,
+        name: ctx.name.cloned(),
     })
 }
 
@@ -319,6 +322,7 @@ mod tests {
             &Context {
                 kind: Some(&kind),
                 email: Ok("jen.doe@example.com"),
+                name: None,
                 end_rule: rule,
                 open_end: d("2026-07-31"),
             },
@@ -516,6 +520,7 @@ mod tests {
         let ctx = Context {
             kind: Some(&kind),
             email: Err(NO_EMAIL),
+            name: None,
             end_rule: EndRule::Exclusive,
             open_end: d("2026-07-31"),
         };
@@ -603,6 +608,7 @@ mod tests {
             let ctx = Context {
                 kind: Some(&hours),
                 email: Ok("jen.doe@example.com"),
+                name: None,
                 end_rule: EndRule::Inclusive,
                 open_end: d("2026-07-31"),
             };

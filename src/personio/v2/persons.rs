@@ -1,4 +1,5 @@
-//! Emails for periods: v2 periods name only a person id, so the persons they name are read in
+//! Emails (and names, for match suggestions) for periods: v2 periods name only a person id, so
+//! the persons they name are read in
 //! batches (`/v2/persons?id=a,b,...`, at most 50 a request, the endpoint's page limit) and kept
 //! for a few minutes, which spans one sync's reads without keeping a changed address for long.
 
@@ -10,22 +11,31 @@ use tokio::time::Instant;
 use super::client::{PersonioV2Client, PERSONS_READ};
 use super::periods::decode;
 use super::wire;
+use crate::domain::EmployeeName;
 use crate::http::ApiError;
 
 /// Persons per request: the largest `limit` `/v2/persons` accepts.
 pub(super) const PERSONS_BATCH: usize = 50;
 const EMAIL_TTL: Duration = Duration::from_secs(5 * 60);
 
-/// Person id → email (`None`: the person exists without a readable email), with when it was read.
+/// Person id → email and name (`None`: the person exists without a readable email), with when
+/// it was read.
 #[derive(Debug, Default)]
 pub struct EmailCache {
-    entries: HashMap<String, (Option<String>, Instant)>,
+    entries: HashMap<String, (Option<Known>, Instant)>,
+}
+
+/// A person with a readable email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Known {
+    pub email: String,
+    pub name: Option<EmployeeName>,
 }
 
 /// What is known of a person's email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Email {
-    Known(String),
+    Known(Known),
     /// The person has none the credential may read.
     Missing,
     /// `/v2/persons` does not know the person.
@@ -59,11 +69,16 @@ impl PersonioV2Client {
             for record in self.read_pages(url, PERSONS_READ).await? {
                 match decode::<wire::Person>(record) {
                     Ok(person) => {
-                        let email = person
+                        let name = match (person.first_name, person.last_name) {
+                            (Some(first), Some(last)) => Some(EmployeeName { first, last }),
+                            _ => None,
+                        };
+                        let known = person
                             .email
                             .map(|e| e.trim().to_string())
-                            .filter(|e| !e.is_empty());
-                        cache.entries.insert(person.id, (email, now));
+                            .filter(|e| !e.is_empty())
+                            .map(|email| Known { email, name });
+                        cache.entries.insert(person.id, (known, now));
                     }
                     Err(rejected) => {
                         tracing::warn!(id = ?rejected.id, reason = %rejected.reason, "unreadable person");
@@ -75,7 +90,7 @@ impl PersonioV2Client {
             .iter()
             .map(|id| {
                 let email = match cache.entries.get(id) {
-                    Some((Some(email), _)) => Email::Known(email.clone()),
+                    Some((Some(known), _)) => Email::Known(known.clone()),
                     Some((None, _)) => Email::Missing,
                     None => Email::NoPerson,
                 };

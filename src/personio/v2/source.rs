@@ -13,7 +13,8 @@ use super::periods::{self, decode, Context, EndRule, TypeInfo, NO_EMAIL};
 use super::persons::Email;
 use super::wire;
 use crate::domain::model::{
-    AbsencePeriod, AbsenceType, AbsenceUnit, Fetched, HourlyAbsence, RejectedRecord, SourceIds,
+    AbsencePeriod, AbsenceType, AbsenceUnit, EmployeeName, Fetched, HourlyAbsence, RejectedRecord,
+    SourceIds,
 };
 use crate::http::ApiError;
 use crate::personio::{AbsenceSource, Lookup, TimeOffQuery};
@@ -121,6 +122,7 @@ impl AbsenceSource for PersonioV2Client {
             let ctx = Context {
                 kind: types.get(&p.absence_type.id),
                 email: email_of(&emails, &p.person.id),
+                name: name_of(&emails, &p.person.id),
                 end_rule: EndRule::Inclusive,
                 open_end: query.to,
             };
@@ -152,6 +154,7 @@ impl AbsenceSource for PersonioV2Client {
         let ctx = Context {
             kind: types.get(&p.absence_type.id),
             email: email_of(&emails, &p.person.id),
+            name: name_of(&emails, &p.person.id),
             end_rule: EndRule::Inclusive,
             open_end: chrono::Utc::now().date_naive(),
         };
@@ -291,6 +294,7 @@ impl PersonioV2Client {
             let ctx = Context {
                 kind: types.get(&p.absence_type.id),
                 email: email_of(&emails, &p.person.id),
+                name: name_of(&emails, &p.person.id),
                 end_rule,
                 open_end,
             };
@@ -408,9 +412,16 @@ fn reject(rejected: &mut Vec<RejectedRecord>, record: RejectedRecord) {
 
 fn email_of<'a>(emails: &'a HashMap<String, Email>, person: &str) -> Result<&'a str, &'a str> {
     match emails.get(person) {
-        Some(Email::Known(email)) => Ok(email),
+        Some(Email::Known(known)) => Ok(&known.email),
         Some(Email::Missing) => Err(NO_EMAIL),
         _ => Err("person not found in /v2/persons"),
+    }
+}
+
+fn name_of<'a>(emails: &'a HashMap<String, Email>, person: &str) -> Option<&'a EmployeeName> {
+    match emails.get(person) {
+        Some(Email::Known(known)) => known.name.as_ref(),
+        _ => None,
     }
 }
 

@@ -95,6 +95,11 @@ pub struct Person {
     /// Left out without notice when the credential may not read it.
     #[serde(default)]
     pub email: Option<String>,
+    /// Only for match suggestions; either may be missing.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
 }
 
 /// One day of a period's breakdown.
