@@ -102,7 +102,6 @@ struct TypeFailure {
 struct Mapped {
     mapping: TypeMapping,
     renamed: bool,
-    created: bool,
     /// The event it created.
     event: Option<Event>,
 }
@@ -192,7 +191,7 @@ impl Syncer {
                 }
             };
             counts.events_renamed += usize::from(mapped.renamed);
-            counts.events_created += usize::from(mapped.created);
+            counts.events_created += usize::from(mapped.event.is_some());
             if !dry && mappings.get(&t.id) != Some(&mapped.mapping) {
                 self.store.put_mapping(&mapped.mapping).await?;
             }
@@ -221,7 +220,6 @@ impl Syncer {
             Ok(Some(Mapped {
                 mapping,
                 renamed,
-                created: event.is_some(),
                 event,
             }))
         };
