@@ -133,6 +133,9 @@ impl Syncer {
         let mut out = EventMap::default();
         // Dry runs: the event each new name would get, so that types sharing it share one.
         let mut to_create: HashMap<String, EventRef> = HashMap::new();
+        // Names whose create failed in this run (the answer may merely have been lost): not
+        // created again for the next type mapped onto them, which would make a second event.
+        let mut failed_creates: HashMap<String, (String, bool)> = HashMap::new();
         let mut failures = Vec::new();
         for rule in self.settings.type_rules.unused(types) {
             tracing::warn!(rule = %rule, "a [sync.types] rule names no Personio absence type; it does nothing");
@@ -164,6 +167,13 @@ impl Syncer {
             }
             let recorded = recorded_mapping(recorded, &active);
             let name = target.unwrap_or(&t.name);
+            let failed_create = failed_creates.get(&name_key(name));
+            if let Some((reason, transient)) = failed_create.filter(|_| recorded.is_none()) {
+                counts.failed += usize::from(*transient);
+                counts.failed_transient += usize::from(*transient);
+                failures.push(issues.failed("types", Some(t.id.to_string()), reason.clone()));
+                continue;
+            }
             let mapped = match self.map_type(t, recorded, target, &active, dry).await? {
                 Ok(Some(mapped)) => mapped,
                 Ok(None) => {
@@ -178,11 +188,13 @@ impl Syncer {
                 Err(f) => {
                     // The type's absences go unbooked this run: a failure that may pass makes the
                     // run partial, so that it is tried again soon rather than at the next hour.
-                    if f.error.is_transient() {
-                        counts.failed += 1;
-                        counts.failed_transient += 1;
-                    }
+                    let transient = f.error.is_transient();
+                    counts.failed += usize::from(transient);
+                    counts.failed_transient += usize::from(transient);
                     let reason = format!("{}: {}", f.what, error_chain(&f.error));
+                    if f.kept.is_none() {
+                        failed_creates.insert(name_key(name), (reason.clone(), transient));
+                    }
                     failures.push(issues.failed("types", Some(t.id.to_string()), reason));
                     if let Some(id) = f.kept {
                         out.by_type.insert(t.id, EventRef::Id(id));
@@ -300,7 +312,7 @@ fn mapping(
 
 /// Event names as people read them: any case, trimmed.
 fn name_key(name: &str) -> String {
-    name.trim().to_lowercase()
+    name.trim().to_ascii_lowercase()
 }
 
 fn same_name(a: Option<&str>, b: Option<&str>) -> bool {
@@ -336,7 +348,7 @@ fn recorded_mapping(
 fn named<'e>(active: &'e HashMap<i64, Event>, name: &str) -> Option<&'e Event> {
     active
         .values()
-        .filter(|e| e.name.trim().eq_ignore_ascii_case(name.trim()))
+        .filter(|e| name_key(&e.name) == name_key(name))
         .min_by_key(|e| e.id)
 }
 

@@ -364,3 +364,33 @@ async fn mapping_moves(db: TestDb, api: PersonioApi) {
     assert_eq!(synced_bookings(&h), before, "{api:?}");
     assert_eq!(actual_days(&h.org), expected_days(&h.org));
 }
+
+#[tokio::test]
+async fn an_event_for_two_mapped_types_whose_create_answer_was_lost_exists_once() {
+    let (h, _) = synced_org(sqlite_db().await, PersonioApi::V1).await;
+    let onto_new = || {
+        rules(
+            vec![],
+            &[("Sick leave", "Leave"), ("Unpaid leave", "Leave")],
+        )
+    };
+    // Productive creates the event but the answer never arrives: the second type mapped onto
+    // the name must not create it again.
+    crate::sync::lose_answers_on(&h.org, "/events");
+    let lossy = Run::with(onto_new()).on(&h, PersonioApi::V1).await;
+    assert_eq!(events_named(&h, "Leave"), 1, "{}", lossy.render_counts());
+    assert!(lossy.counts.failed_transient > 0, "the run is partial");
+
+    h.org
+        .productive
+        .control()
+        .set_faults(personio_productive_sync::sim::FaultSettings::default());
+    let next = Run::with(onto_new()).on(&h, PersonioApi::V1).await;
+    assert_eq!(next.counts.events_created, 0, "{}", next.render_counts());
+    assert_eq!(events_named(&h, "Leave"), 1, "the lost one is adopted");
+    h.assert_holds(expected_with(
+        &h,
+        &[("sick leave", "leave"), ("unpaid leave", "leave")],
+        &[],
+    ));
+}
