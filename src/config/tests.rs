@@ -167,28 +167,20 @@ fn type_rules_come_from_the_file_with_names_that_hold_dots_and_ids() {
             ("\"dr. appointment\"".into(), "Absence".into()),
         ]
     );
-    assert!(
-        Settings::load_from(None, env(&[]))
-            .unwrap()
-            .sync
-            .types
-            .rules()
-            .unwrap()
-            == TypeRules::default()
-    );
+    let defaults = Settings::load_from(None, env(&[])).unwrap();
+    assert_eq!(defaults.sync.types.rules().unwrap(), TypeRules::default());
 
-    std::fs::write(&path, "[sync.types.map]\n\"Sick leave\" = \" \"\n").unwrap();
-    let err = Settings::load_from(Some(&path), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let refused = |toml: &str| {
+        std::fs::write(&path, toml).unwrap();
+        let err = Settings::load_from(Some(&path), env(&[])).unwrap_err();
+        err.to_string()
+    };
+    let err = refused("[sync.types.map]\n\"Sick leave\" = \" \"\n");
     assert!(
         err.contains("`sync.types.map`") && err.contains("Sick leave"),
         "{err}"
     );
-    std::fs::write(&path, "[sync.types]\nexclude = [\"\"]\n").unwrap();
-    let err = Settings::load_from(Some(&path), env(&[]))
-        .unwrap_err()
-        .to_string();
+    let err = refused("[sync.types]\nexclude = [\"\"]\n");
     assert!(err.contains("`sync.types.exclude`"), "{err}");
 }
 

@@ -28,24 +28,12 @@ use crate::support::{
 /// whose Productive account is `productive_email` (another name, so only the email can tie
 /// them), with one approved week of vacation. Returns the period and the person.
 fn with_mismatched_employee(org: &Org, personio_email: &str, productive_email: &str) -> (i64, i64) {
-    let employee = org
-        .personio
-        .add_employee(SimEmployee::new("Ann", "Personio", personio_email));
-    let person =
-        org.productive
-            .add_person(SimPerson::new("Ann", "Productive", Some(productive_email)));
-    let start = today() + Days::days(14);
-    let period = org.personio.add_time_off(SimTimeOff {
-        employee_id: employee,
-        type_id: org.types.vacation,
-        start,
-        end: start + Days::days(4),
-        half_day_start: false,
-        half_day_end: false,
-        status: "approved".into(),
-        comment: None,
-    });
-    (period, person)
+    let (period, people) = with_employee(
+        org,
+        ("Ann", "Personio", personio_email),
+        &[("Ann", "Productive", productive_email)],
+    );
+    (period, people[0])
 }
 
 /// The people the bookings the sync made for `period` are on.
@@ -155,14 +143,12 @@ async fn status_suggests_the_override_for_a_plus_address_and_books_nothing_on_it
     );
 }
 
+/// First name, last name, email.
+type Who<'a> = (&'a str, &'a str, &'a str);
+
 /// An employee in Personio and the Productive accounts that could be theirs, with one approved
-/// week of vacation in Personio.
-/// Returns the Productive people.
-fn with_employee(
-    org: &Org,
-    personio: (&str, &str, &str),
-    productive: &[(&str, &str, &str)],
-) -> Vec<i64> {
+/// week of vacation in Personio. Returns the period and the Productive people.
+fn with_employee(org: &Org, personio: Who, productive: &[Who]) -> (i64, Vec<i64>) {
     let (first, last, email) = personio;
     let employee = org
         .personio
@@ -174,8 +160,8 @@ fn with_employee(
                 .add_person(SimPerson::new(first, last, Some(email)))
         })
         .collect();
-    let start = today() + Days::days(21);
-    org.personio.add_time_off(SimTimeOff {
+    let start = today() + Days::days(14);
+    let period = org.personio.add_time_off(SimTimeOff {
         employee_id: employee,
         type_id: org.types.vacation,
         start,
@@ -185,7 +171,7 @@ fn with_employee(
         status: "approved".into(),
         comment: None,
     });
-    people
+    (period, people)
 }
 
 #[tokio::test]
@@ -194,31 +180,33 @@ async fn each_kind_of_suggestion_comes_through_both_apis_and_books_nothing() {
     use personio_productive_sync::domain::suggest::SuggestionKind;
     for api in [PersonioApi::V1, PersonioApi::V2] {
         let org = generate::generate(&OrgSpec::new(12, 3, today()));
-        // Names differ where the email should be what ties them, so only one rule fits each.
-        let mut guessed = with_employee(
-            &org,
-            ("Pia", "Plus", "pia+hr@example.com"),
-            &[("Pia", "Other", "pia@example.com")],
-        );
-        // Generated Productive people use example.com.
-        guessed.extend(with_employee(
-            &org,
-            ("Otto", "Domain", "otto.d@example.de"),
-            &[("Otto", "Else", "otto.d@example.com")],
-        ));
-        guessed.extend(with_employee(
-            &org,
-            ("Sam", "Namesake", "sam@private.example"),
-            &[("Sam", "Namesake", "s.namesake@example.com")],
-        ));
-        guessed.extend(with_employee(
-            &org,
-            ("Dua", "Twice", "dua@example.com"),
-            &[
+        // Names differ where the email should be what ties them, so only one rule fits each;
+        // generated Productive people use example.com.
+        let cases: [(Who, &[Who]); 4] = [
+            (
+                ("Pia", "Plus", "pia+hr@example.com"),
+                &[("Pia", "Other", "pia@example.com")],
+            ),
+            (
+                ("Otto", "Domain", "otto.d@example.de"),
+                &[("Otto", "Else", "otto.d@example.com")],
+            ),
+            (
+                ("Sam", "Namesake", "sam@private.example"),
+                &[("Sam", "Namesake", "s.namesake@example.com")],
+            ),
+            (
                 ("Dua", "Twice", "dua@example.com"),
-                ("Dua", "Twice", "DUA@example.com"),
-            ],
-        ));
+                &[
+                    ("Dua", "Twice", "dua@example.com"),
+                    ("Dua", "Twice", "DUA@example.com"),
+                ],
+            ),
+        ];
+        let guessed: Vec<i64> = cases
+            .iter()
+            .flat_map(|(employee, people)| with_employee(&org, *employee, people).1)
+            .collect();
         let h = Harness::new(org, sqlite_db().await).await;
         h.syncer_on(api)
             .run(full_run(), tokio_util::sync::CancellationToken::new())

@@ -151,6 +151,18 @@ async fn an_excluded_type_loses_its_bookings_in_one_run_under_the_mass_deletion_
         );
         let excluded = || rules(vec![name(" SICK leave ")], &[]);
 
+        // A dry run shows every deletion first and writes nothing.
+        h.reset_counters();
+        let dry = Run {
+            dry_run: true,
+            ..Run::with(excluded())
+        }
+        .on(&h, api)
+        .await;
+        assert_eq!(h.productive_writes(), 0, "{api:?}");
+        let plan = dry.render_plan();
+        assert_eq!(plan.matches("- delete").count(), sick, "{api:?}\n{plan}");
+
         // The strictest guard holds every deletion: nothing goes, and the run says so.
         let held = Run {
             guard: MassDeleteGuard { share: 0.0, min: 0 },
@@ -166,15 +178,7 @@ async fn an_excluded_type_loses_its_bookings_in_one_run_under_the_mass_deletion_
         );
         assert_eq!(synced_bookings(&h), before, "{api:?}: nothing deleted");
 
-        h.reset_counters();
-        let report = Run::with(excluded()).on(&h, api).await;
-        let c = &report.counts;
-        assert_eq!((c.deleted, c.created, c.updated), (sick, 0, 0), "{api:?}");
-        assert_eq!(
-            h.productive_writes(),
-            sick as u64 + retried,
-            "{api:?}: one delete each"
-        );
+        let report = run_writing(&h, api, excluded(), retried, (0, 0, sick)).await;
         h.assert_holds(expected_with(&h, &[], &["sick leave"]));
         let sick_type = h.org.types.sick.to_string();
         let skipped: Vec<&str> = report
@@ -208,6 +212,25 @@ async fn an_excluded_type_loses_its_bookings_in_one_run_under_the_mass_deletion_
         Run::with(TypeRules::default()).on(&h, api).await;
         h.assert_exact();
     }
+}
+
+/// A run under `rules` that must make exactly these (creates, updates, deletes), one Productive
+/// write each on top of the `retried` refused creates every full run tries again.
+async fn run_writing(
+    h: &Harness,
+    api: PersonioApi,
+    rules: TypeRules,
+    retried: u64,
+    (created, updated, deleted): (usize, usize, usize),
+) -> RunReport {
+    h.reset_counters();
+    let report = Run::with(rules).on(h, api).await;
+    let c = &report.counts;
+    let counts = (c.created, c.updated, c.deleted);
+    assert_eq!(counts, (created, updated, deleted), "{api:?}");
+    let writes = (created + updated + deleted) as u64 + retried;
+    assert_eq!(h.productive_writes(), writes, "{api:?}: one write each");
+    report
 }
 
 fn report_window_start() -> chrono::NaiveDate {
@@ -290,15 +313,7 @@ async fn mapping_moves(db: TestDb, api: PersonioApi) {
         "{plan}"
     );
 
-    h.reset_counters();
-    let report = Run::with(onto_existing()).on(&h, api).await;
-    let c = &report.counts;
-    assert_eq!((c.updated, c.created, c.deleted), (moving, 0, 0), "{api:?}");
-    assert_eq!(
-        h.productive_writes(),
-        moving as u64 + retried,
-        "{api:?}: one update each"
-    );
+    run_writing(&h, api, onto_existing(), retried, (0, moving, 0)).await;
     assert_eq!(
         events_named(&h, "Not available"),
         1,

@@ -216,7 +216,6 @@ pub fn period(p: &wire::Period, ctx: &Context<'_>) -> Result<AbsencePeriod, Reje
         end,
         half_day_start,
         half_day_end,
-        // Persons are read for their email only; name suggestions come from v1 reads.
         name: ctx.name.cloned(),
     })
 }

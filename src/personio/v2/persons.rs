@@ -1,7 +1,7 @@
 //! Emails (and names, for match suggestions) for periods: v2 periods name only a person id, so
-//! the persons they name are read in
-//! batches (`/v2/persons?id=a,b,...`, at most 50 a request, the endpoint's page limit) and kept
-//! for a few minutes, which spans one sync's reads without keeping a changed address for long.
+//! the persons they name are read in batches (`/v2/persons?id=a,b,...`, at most 50 a request,
+//! the endpoint's page limit) and kept for a few minutes, which spans one sync's reads without
+//! keeping a changed address for long.
 
 use std::collections::HashMap;
 use std::time::Duration;
