@@ -1,6 +1,7 @@
 //! `check`: read-only, one line per item, each with what to do when it fails. It creates no
 //! database file, runs no migration and leaves nothing behind in either API.
 
+mod types;
 mod v2;
 
 use std::process::ExitCode;
@@ -10,8 +11,7 @@ use serde::Serialize;
 
 use crate::config::{PersonioApi, Settings};
 use crate::domain::bookings::key_from_note;
-use crate::domain::type_rules::{Rule, TypeRules};
-use crate::domain::{AbsencePeriod, AbsenceType, BookingDraft, BookingShape, Event, Fetched};
+use crate::domain::{AbsencePeriod, BookingDraft, BookingShape, Event, Fetched};
 use crate::http::{ApiError, RetryPolicy};
 use crate::personio::TimeOffQuery;
 use crate::productive::{BookingFilter, ProductiveClient};
@@ -150,11 +150,11 @@ async fn personio(settings: &Settings) -> (Vec<Item>, Vec<String>) {
     };
     let mut out = vec![
         Item::new("personio authentication", Status::Ok, "authenticated"),
-        types_item(&types),
+        types::types_item(&types),
     ];
     // Loading the settings checked the rules' shape; whether they name real types needs these.
     if let Ok(rules) = settings.sync.types.rules() {
-        out.extend(type_rules_item(&rules, &types.items));
+        out.extend(types::type_rules_item(&rules, &types.items));
     }
     let today = Utc::now().date_naive();
     let query = TimeOffQuery::window(today, today + Days::new(30));
@@ -190,63 +190,6 @@ fn personio_fix(e: &ApiError) -> String {
             "{}: check personio.base_url and the network",
             error_chain(e)
         ),
-    }
-}
-
-fn types_item(types: &Fetched<AbsenceType>) -> Item {
-    match types.rejected.first() {
-        None => Item::new(
-            "personio absence types",
-            Status::Ok,
-            format!("{} absence types", types.items.len()),
-        ),
-        Some(bad) => Item::new(
-            "personio absence types",
-            Status::Warn,
-            format!(
-                "{} readable, {} not (first: {}); their periods are reported as skipped",
-                types.items.len(),
-                types.rejected.len(),
-                bad.reason
-            ),
-        ),
-    }
-}
-
-/// What `[sync.types]` does to the types Personio has, and the rules that name none of them.
-fn type_rules_item(rules: &TypeRules, types: &[AbsenceType]) -> Option<Item> {
-    if *rules == TypeRules::default() {
-        return None;
-    }
-    let mut excluded = Vec::new();
-    let mut mapped = Vec::new();
-    for t in types {
-        match rules.rule(t) {
-            Rule::Exclude => excluded.push(format!("{:?}", t.name)),
-            Rule::MapTo(event) => mapped.push(format!("{:?} → {event:?}", t.name)),
-            Rule::Own => {}
-        }
-    }
-    let mut detail = format!(
-        "excluded: {}; mapped: {}",
-        list_or_none(&excluded),
-        list_or_none(&mapped)
-    );
-    let unused: Vec<String> = rules.unused(types).iter().map(|r| r.to_string()).collect();
-    if unused.is_empty() {
-        return Some(Item::new("type rules", Status::Ok, detail));
-    }
-    detail.push_str(&format!(
-        "; {} name no Personio type (check the spelling or id): they do nothing",
-        unused.join(", ")
-    ));
-    Some(Item::new("type rules", Status::Warn, detail))
-}
-
-fn list_or_none(items: &[String]) -> String {
-    match items.is_empty() {
-        true => "none".into(),
-        false => items.join(", "),
     }
 }
 
